@@ -1,0 +1,21 @@
+//! Compiles `proto/oauthd/v1/token.proto` with tonic's build crate and writes the
+//! descriptor set that server reflection serves.
+
+use std::{env, path::PathBuf};
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let mut config = tonic_prost_build::Config::new();
+    // An explicit PROTOC wins; otherwise the pinned protoc from the registry, so a
+    // fresh machine needs no system package.
+    match env::var_os("PROTOC") {
+        Some(protoc) => config.protoc_executable(protoc),
+        None => config.protoc_executable(protoc_bin_vendored::protoc_bin_path()?),
+    };
+    let out_dir = PathBuf::from(env::var("OUT_DIR")?);
+    tonic_prost_build::configure()
+        .file_descriptor_set_path(out_dir.join("oauthd_descriptor.bin"))
+        .compile_with_config(config, &["proto/oauthd/v1/token.proto"], &["proto"])?;
+    println!("cargo:rerun-if-changed=proto");
+    println!("cargo:rerun-if-env-changed=PROTOC");
+    Ok(())
+}

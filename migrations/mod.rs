@@ -1,0 +1,17 @@
+//! The sea-orm-migration migrator. One file per migration; a released migration
+//! is never edited. The server applies pending migrations at start, and so does
+//! every management command.
+
+use sea_orm_migration::prelude::*;
+
+mod m20261121_000001_initial;
+
+/// Every migration, oldest first.
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261121_000001_initial::Migration)]
+    }
+}

@@ -1,0 +1,161 @@
+//! `oauthd client …`.
+
+use anyhow::{Context as _, bail};
+use clap::Subcommand;
+use serde_json::{Value, json};
+
+use crate::clock;
+use crate::oauth::model::GrantType;
+use crate::oauth::scope::ScopeSet;
+use crate::store::{ClientSpec, ClientView, SeaStore};
+
+/// Client commands.
+#[derive(Debug, Subcommand)]
+pub enum ClientCommand {
+    /// Register a client; prints its id and (once) its secret.
+    Create {
+        /// Display name.
+        #[arg(long)]
+        name: String,
+        /// Comma-separated grant types (client_credentials, password, refresh_token).
+        #[arg(long, value_delimiter = ',', default_value = "client_credentials")]
+        grant_types: Vec<String>,
+        /// Space-separated scopes the client may request.
+        #[arg(long, default_value = "")]
+        scopes: String,
+        /// Access-token lifetime for this client, seconds.
+        #[arg(long)]
+        access_token_ttl: Option<i64>,
+        /// A public client: no secret, authenticates with its id alone.
+        #[arg(long)]
+        public: bool,
+    },
+    /// List clients.
+    List,
+    /// Show one client.
+    Show {
+        /// The client_id.
+        id: String,
+    },
+    /// Disable a client: it cannot authenticate and its tokens turn inactive.
+    Disable {
+        /// The client_id.
+        id: String,
+    },
+    /// Enable a client.
+    Enable {
+        /// The client_id.
+        id: String,
+    },
+    /// Replace the secret; prints the new one, and the old one stops working.
+    RotateSecret {
+        /// The client_id.
+        id: String,
+    },
+    /// Delete a client and its tokens.
+    Delete {
+        /// The client_id.
+        id: String,
+    },
+}
+
+pub(super) async fn run(command: ClientCommand, store: &SeaStore) -> anyhow::Result<Value> {
+    let not_found = |id: &str| anyhow::anyhow!("no client with id {id}");
+    match command {
+        ClientCommand::Create {
+            name,
+            grant_types,
+            scopes,
+            access_token_ttl,
+            public,
+        } => {
+            let grant_types = parse_grant_types(&grant_types)?;
+            if public && grant_types.contains(&GrantType::ClientCredentials) {
+                bail!(
+                    "a public client cannot use client_credentials (RFC 6749 §4.4); pass --grant-types"
+                );
+            }
+            if access_token_ttl.is_some_and(|ttl| ttl <= 0) {
+                bail!("--access-token-ttl must be a positive number of seconds");
+            }
+            let scopes = ScopeSet::parse(&scopes)
+                .map_err(|err| anyhow::anyhow!("invalid --scopes: {}", err.description()))?;
+            let spec = ClientSpec {
+                name,
+                grant_types,
+                scopes,
+                access_token_ttl,
+                public,
+            };
+            Ok(client_json(&store.create_client(spec, clock::now()).await?))
+        }
+        ClientCommand::List => {
+            let clients = store.list_clients().await?;
+            Ok(Value::Array(clients.iter().map(client_json).collect()))
+        }
+        ClientCommand::Show { id } => {
+            let client = store
+                .show_client(&id)
+                .await?
+                .ok_or_else(|| not_found(&id))?;
+            Ok(client_json(&client))
+        }
+        ClientCommand::Disable { id } => {
+            let client = store
+                .set_client_enabled(&id, false)
+                .await?
+                .ok_or_else(|| not_found(&id))?;
+            Ok(client_json(&client))
+        }
+        ClientCommand::Enable { id } => {
+            let client = store
+                .set_client_enabled(&id, true)
+                .await?
+                .ok_or_else(|| not_found(&id))?;
+            Ok(client_json(&client))
+        }
+        ClientCommand::RotateSecret { id } => {
+            let client = store
+                .rotate_client_secret(&id)
+                .await?
+                .with_context(|| format!("no confidential client with id {id}"))?;
+            Ok(client_json(&client))
+        }
+        ClientCommand::Delete { id } => {
+            if !store.delete_client(&id).await? {
+                return Err(not_found(&id));
+            }
+            Ok(json!({ "client_id": id, "deleted": true }))
+        }
+    }
+}
+
+fn parse_grant_types(names: &[String]) -> anyhow::Result<Vec<GrantType>> {
+    let mut grants = Vec::new();
+    for name in names.iter().map(|n| n.trim()).filter(|n| !n.is_empty()) {
+        let grant: GrantType = name.parse().map_err(|err: String| anyhow::anyhow!(err))?;
+        if !grants.contains(&grant) {
+            grants.push(grant);
+        }
+    }
+    anyhow::ensure!(!grants.is_empty(), "--grant-types names no grant type");
+    Ok(grants)
+}
+
+fn client_json(view: &ClientView) -> Value {
+    let client = &view.client;
+    let mut value = json!({
+        "client_id": client.id,
+        "name": client.name,
+        "grant_types": client.grant_types.iter().map(|g| g.as_str()).collect::<Vec<_>>(),
+        "scopes": client.scopes.iter().collect::<Vec<_>>(),
+        "access_token_ttl": client.access_token_ttl,
+        "public": client.is_public(),
+        "enabled": client.enabled,
+        "created_at": view.created_at,
+    });
+    if let (Some(secret), Some(object)) = (&view.secret, value.as_object_mut()) {
+        object.insert("client_secret".to_owned(), Value::String(secret.clone()));
+    }
+    value
+}

@@ -1,0 +1,72 @@
+//! The command line (SPEC §3): `serve`, `migrate`, and the management commands.
+//! Each management command prints one JSON value on stdout.
+
+mod client;
+mod keys;
+mod user;
+
+use clap::{Parser, Subcommand};
+use serde_json::Value;
+
+use crate::app::open_store;
+use crate::config::{Config, Settings};
+
+/// oauthd: an OAuth 2.0 authorization server as a gRPC microservice.
+#[derive(Debug, Parser)]
+#[command(name = "oauthd", version, about)]
+pub struct Cli {
+    /// Settings, accepted before or after the subcommand.
+    #[command(flatten)]
+    pub settings: Settings,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the server (gRPC and HTTP).
+    Serve,
+    /// Apply pending database migrations.
+    Migrate,
+    /// Manage clients.
+    #[command(subcommand)]
+    Client(client::ClientCommand),
+    /// Manage users.
+    #[command(subcommand)]
+    User(user::UserCommand),
+    /// Manage signing keys.
+    #[command(subcommand)]
+    Keys(keys::KeysCommand),
+}
+
+/// Runs a management command and returns what it prints.
+pub async fn run_management(command: Command, config: &Config) -> anyhow::Result<Value> {
+    let store = open_store(config).await?;
+    match command {
+        Command::Serve => anyhow::bail!("serve is not a management command"),
+        Command::Migrate => Ok(serde_json::json!({ "migrated": true })),
+        Command::Client(command) => client::run(command, &store).await,
+        Command::User(command) => user::run(command, &store).await,
+        Command::Keys(command) => keys::run(command, &store, config).await,
+    }
+}
+
+/// Reads a password from standard input: everything to the end, minus one
+/// trailing newline (`--password-stdin`).
+pub(crate) async fn read_password_stdin() -> anyhow::Result<String> {
+    use tokio::io::AsyncReadExt as _;
+    let mut input = String::new();
+    tokio::io::stdin().read_to_string(&mut input).await?;
+    let password = input
+        .strip_suffix("\r\n")
+        .or_else(|| input.strip_suffix('\n'))
+        .unwrap_or(&input)
+        .to_owned();
+    anyhow::ensure!(
+        !password.is_empty(),
+        "the password read from standard input is empty"
+    );
+    Ok(password)
+}

@@ -1,0 +1,100 @@
+//! `OAuthError` <-> `tonic::Status`, as SPEC §6 says: the OAuth code travels as
+//! `google.rpc.ErrorInfo` (reason = the code, domain = `oauthd`), the description
+//! as the status message.
+
+use std::collections::HashMap;
+
+use tonic::{Code, Status};
+use tonic_types::{ErrorDetails, StatusExt as _};
+
+use crate::oauth::error::OAuthError;
+
+/// `ErrorInfo.domain` of every oauthd error.
+pub const ERROR_DOMAIN: &str = "oauthd";
+
+/// The gRPC code for an OAuth error (SPEC §6).
+pub fn grpc_code(err: &OAuthError) -> Code {
+    match err {
+        OAuthError::InvalidClient => Code::Unauthenticated,
+        OAuthError::UnauthorizedClient(_) => Code::PermissionDenied,
+        OAuthError::InvalidRequest(_)
+        | OAuthError::InvalidGrant(_)
+        | OAuthError::InvalidScope(_)
+        | OAuthError::UnsupportedGrantType(_) => Code::InvalidArgument,
+        OAuthError::TemporarilyUnavailable => Code::Unavailable,
+        OAuthError::Internal(_) => Code::Internal,
+    }
+}
+
+/// The status for an error. An internal cause is not included.
+pub fn to_status(err: &OAuthError) -> Status {
+    Status::with_error_details(
+        grpc_code(err),
+        err.description(),
+        ErrorDetails::with_error_info(err.code(), ERROR_DOMAIN, HashMap::new()),
+    )
+}
+
+/// The error a status stands for; the HTTP shim uses it to answer in RFC 6749's
+/// terms. A status without oauthd's `ErrorInfo` (from tonic itself, say) maps by
+/// its code.
+pub fn from_status(status: &Status) -> OAuthError {
+    match status.get_details_error_info() {
+        Some(info) if info.domain == ERROR_DOMAIN => {
+            OAuthError::from_parts(&info.reason, status.message())
+        }
+        _ => match status.code() {
+            Code::Unavailable | Code::DeadlineExceeded => OAuthError::TemporarilyUnavailable,
+            Code::InvalidArgument => OAuthError::InvalidRequest(status.message().to_owned().into()),
+            other => OAuthError::Internal(format!("unexpected gRPC status {other:?}")),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_error_maps_to_its_spec_code_and_back() {
+        let table = [
+            (
+                OAuthError::missing_parameter("grant_type"),
+                Code::InvalidArgument,
+            ),
+            (OAuthError::InvalidClient, Code::Unauthenticated),
+            (
+                OAuthError::grant_not_allowed("password"),
+                Code::PermissionDenied,
+            ),
+            (OAuthError::bad_credentials(), Code::InvalidArgument),
+            (
+                OAuthError::scope_not_allowed("admin"),
+                Code::InvalidArgument,
+            ),
+            (
+                OAuthError::unsupported_grant("implicit"),
+                Code::InvalidArgument,
+            ),
+            (OAuthError::TemporarilyUnavailable, Code::Unavailable),
+        ];
+        for (err, code) in table {
+            let status = to_status(&err);
+            assert_eq!(status.code(), code, "{err:?}");
+            assert_eq!(status.message(), err.description());
+            let info = status.get_details_error_info().unwrap();
+            assert_eq!(
+                (info.reason.as_str(), info.domain.as_str()),
+                (err.code(), "oauthd")
+            );
+            assert_eq!(from_status(&status), err);
+        }
+    }
+
+    #[test]
+    fn internal_errors_hide_their_cause() {
+        let status = to_status(&OAuthError::Internal("disk /var/lib/x failed".into()));
+        assert_eq!(status.code(), Code::Internal);
+        assert!(!status.message().contains("disk"));
+    }
+}

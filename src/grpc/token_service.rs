@@ -1,0 +1,181 @@
+//! `oauthd.v1.TokenService`: decode the request, call the core, encode the answer.
+
+use std::sync::Arc;
+
+use tonic::{Request, Response, Status};
+
+use super::pb;
+use super::pb::token_service_server::TokenService;
+use super::status::to_status;
+use crate::clock;
+use crate::oauth::Core;
+use crate::oauth::client_auth::ClientCredentials;
+use crate::oauth::error::OAuthError;
+use crate::oauth::grants::{IssuedTokens, TokenRequest, issue_token};
+use crate::oauth::introspect::{Introspection, introspect};
+use crate::oauth::revoke::revoke;
+use crate::oauth::storage::Stores;
+use crate::tokens::secret::Secret;
+
+/// Marks a request the HTTP shim makes in-process; the shim logs those itself.
+#[derive(Debug, Clone, Copy)]
+pub struct FromHttpShim;
+
+/// The service: the core in an `Arc`, shared by the gRPC server and the shim.
+pub struct TokenServiceImpl<S> {
+    core: Arc<Core<S>>,
+}
+
+impl<S> TokenServiceImpl<S> {
+    /// Serves `core`.
+    pub fn new(core: Arc<Core<S>>) -> Self {
+        Self { core }
+    }
+}
+
+impl<S> Clone for TokenServiceImpl<S> {
+    fn clone(&self) -> Self {
+        Self {
+            core: Arc::clone(&self.core),
+        }
+    }
+}
+
+fn credentials(client: Option<pb::ClientCredentials>) -> ClientCredentials {
+    let client = client.unwrap_or_default();
+    ClientCredentials {
+        client_id: client.client_id,
+        client_secret: client.client_secret.map(Secret::new),
+    }
+}
+
+fn token_response(issued: IssuedTokens) -> pb::TokenResponse {
+    pb::TokenResponse {
+        access_token: issued.access_token,
+        token_type: "Bearer".to_owned(),
+        expires_in: issued.expires_in,
+        refresh_token: issued.refresh_token,
+        scope: issued.scope.to_string(),
+    }
+}
+
+fn introspect_response(answer: Introspection) -> pb::IntrospectResponse {
+    match answer {
+        Introspection::Inactive => pb::IntrospectResponse::default(),
+        Introspection::Active(token) => pb::IntrospectResponse {
+            active: true,
+            scope: Some(token.scope),
+            client_id: Some(token.client_id),
+            username: token.username,
+            token_type: Some(token.token_type.to_owned()),
+            exp: Some(token.exp),
+            iat: Some(token.iat),
+            nbf: Some(token.nbf),
+            sub: Some(token.sub),
+            aud: token.aud,
+            iss: Some(token.iss),
+            jti: token.jti,
+        },
+    }
+}
+
+/// Turns the core's result into the RPC's, logging once at this edge: one line per
+/// failed call (not for the shim's calls, which the shim logs), and the cause of
+/// an internal error, which the caller never sees.
+fn finish<T, R>(
+    rpc: &'static str,
+    client_id: &str,
+    from_shim: bool,
+    result: Result<T, OAuthError>,
+    encode: impl FnOnce(T) -> R,
+) -> Result<Response<R>, Status> {
+    match result {
+        Ok(value) => Ok(Response::new(encode(value))),
+        Err(err) => {
+            if let OAuthError::Internal(cause) = &err {
+                tracing::error!(rpc, client_id, cause = %cause, "internal error");
+            } else if !from_shim {
+                tracing::info!(rpc, client_id, error = err.code(), "request refused");
+            }
+            Err(to_status(&err))
+        }
+    }
+}
+
+#[tonic::async_trait]
+impl<S: Stores> TokenService for TokenServiceImpl<S> {
+    async fn issue_token(
+        &self,
+        request: Request<pb::IssueTokenRequest>,
+    ) -> Result<Response<pb::TokenResponse>, Status> {
+        let from_shim = request.extensions().get::<FromHttpShim>().is_some();
+        let req = request.into_inner();
+        let token_request = TokenRequest {
+            client: credentials(req.client),
+            grant_type: req.grant_type,
+            scope: req.scope,
+            username: req.username,
+            password: req.password.map(Secret::new),
+            refresh_token: req.refresh_token.map(Secret::new),
+        };
+        let client_id = token_request.client.client_id.clone();
+        let result = issue_token(&self.core, token_request, clock::now()).await;
+        finish("IssueToken", &client_id, from_shim, result, token_response)
+    }
+
+    async fn refresh_token(
+        &self,
+        request: Request<pb::RefreshTokenRequest>,
+    ) -> Result<Response<pb::TokenResponse>, Status> {
+        let from_shim = request.extensions().get::<FromHttpShim>().is_some();
+        let req = request.into_inner();
+        let token_request = TokenRequest {
+            client: credentials(req.client),
+            grant_type: "refresh_token".to_owned(),
+            scope: req.scope,
+            refresh_token: Some(Secret::new(req.refresh_token)),
+            ..TokenRequest::default()
+        };
+        let client_id = token_request.client.client_id.clone();
+        let result = issue_token(&self.core, token_request, clock::now()).await;
+        finish(
+            "RefreshToken",
+            &client_id,
+            from_shim,
+            result,
+            token_response,
+        )
+    }
+
+    async fn introspect(
+        &self,
+        request: Request<pb::IntrospectRequest>,
+    ) -> Result<Response<pb::IntrospectResponse>, Status> {
+        let from_shim = request.extensions().get::<FromHttpShim>().is_some();
+        let req = request.into_inner();
+        let caller = credentials(req.client);
+        let hint = req.token_type_hint.as_deref();
+        let result = introspect(&self.core, &caller, &req.token, hint, clock::now()).await;
+        finish(
+            "Introspect",
+            &caller.client_id,
+            from_shim,
+            result,
+            introspect_response,
+        )
+    }
+
+    async fn revoke(
+        &self,
+        request: Request<pb::RevokeRequest>,
+    ) -> Result<Response<pb::RevokeResponse>, Status> {
+        let from_shim = request.extensions().get::<FromHttpShim>().is_some();
+        let req = request.into_inner();
+        let caller = credentials(req.client);
+        let hint = req.token_type_hint.as_deref();
+        let result = revoke(&self.core, &caller, &req.token, hint, clock::now()).await;
+        finish("Revoke", &caller.client_id, from_shim, result, |()| {
+            pb::RevokeResponse {}
+        })
+    }
+}

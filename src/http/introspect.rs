@@ -1,0 +1,105 @@
+//! `POST /oauth/introspect` (RFC 7662): the form becomes an `Introspect` call.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::extract::rejection::BytesRejection;
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+use super::error::{HttpError, Outcome, no_store};
+use super::form::read_form;
+use super::metrics::RequestInfo;
+use super::routes::HttpState;
+use super::token::in_process;
+use crate::grpc::pb;
+use crate::grpc::pb::token_service_server::TokenService as _;
+use crate::grpc::status::from_status;
+
+/// RFC 7662 §2.2. An inactive token serialises as exactly `{"active":false}`.
+#[derive(Serialize)]
+struct IntrospectBody {
+    active: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    scope: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    client_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    username: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    token_type: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    exp: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    iat: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    nbf: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sub: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    aud: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    iss: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    jti: Option<String>,
+}
+
+impl From<pb::IntrospectResponse> for IntrospectBody {
+    fn from(answer: pb::IntrospectResponse) -> Self {
+        Self {
+            active: answer.active,
+            scope: answer.scope,
+            client_id: answer.client_id,
+            username: answer.username,
+            token_type: answer.token_type,
+            exp: answer.exp,
+            iat: answer.iat,
+            nbf: answer.nbf,
+            sub: answer.sub,
+            aud: answer.aud,
+            iss: answer.iss,
+            jti: answer.jti,
+        }
+    }
+}
+
+pub(crate) async fn introspect(
+    State(state): State<HttpState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let form = match read_form(&headers, body) {
+        Ok(form) => form,
+        Err(response) => return response,
+    };
+    let result = async {
+        let request = pb::IntrospectRequest {
+            client: Some(form.client_credentials()?),
+            token: form.take("token").unwrap_or_default(),
+            token_type_hint: form.take("token_type_hint"),
+        };
+        let answer = state.service.introspect(in_process(request)).await;
+        answer
+            .map(tonic::Response::into_inner)
+            .map_err(|status| from_status(&status))
+    }
+    .await;
+    let mut response = match result {
+        Ok(answer) => {
+            let mut response = Json(IntrospectBody::from(answer)).into_response();
+            no_store(&mut response);
+            response.extensions_mut().insert(Outcome("success"));
+            response
+        }
+        Err(error) => HttpError {
+            error,
+            tried_basic: form.tried_basic,
+        }
+        .into_response(),
+    };
+    response
+        .extensions_mut()
+        .insert(RequestInfo::client_only(&form));
+    response
+}

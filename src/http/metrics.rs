@@ -1,0 +1,132 @@
+//! `GET /metrics` (Prometheus text format) and the middleware that counts,
+//! times and logs every request: one line each, never a secret or token.
+
+use std::sync::OnceLock;
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{HeaderValue, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+
+use super::error::Outcome;
+use super::form::FormRequest;
+use super::routes::HttpState;
+use crate::clock;
+use crate::oauth::model::GrantType;
+
+/// The Prometheus recorder's handle.
+#[derive(Clone)]
+pub(crate) struct Metrics {
+    handle: PrometheusHandle,
+}
+
+const LATENCY_BUCKETS: [f64; 12] = [
+    0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0,
+];
+
+impl Metrics {
+    /// Installs the process-wide recorder once and returns its handle.
+    pub(crate) fn install() -> Self {
+        static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+        let handle = HANDLE.get_or_init(|| {
+            let builder = PrometheusBuilder::new()
+                .set_buckets_for_metric(
+                    Matcher::Full("oauthd_http_request_duration_seconds".to_owned()),
+                    &LATENCY_BUCKETS,
+                )
+                .unwrap_or_else(|_| PrometheusBuilder::new());
+            let recorder = builder.build_recorder();
+            let handle = recorder.handle();
+            if metrics::set_global_recorder(recorder).is_err() {
+                tracing::warn!("a metrics recorder was already installed");
+            }
+            handle
+        });
+        Self {
+            handle: handle.clone(),
+        }
+    }
+}
+
+/// Who asked for what, attached to a response by the handler for the log line.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct RequestInfo {
+    pub(crate) grant_type: Option<String>,
+    pub(crate) client_id: Option<String>,
+}
+
+impl RequestInfo {
+    pub(crate) fn client_only(form: &FormRequest) -> Self {
+        Self {
+            grant_type: None,
+            client_id: form
+                .client_credentials()
+                .ok()
+                .map(|c| c.client_id)
+                .filter(|id| !id.is_empty()),
+        }
+    }
+}
+
+/// A metric label for a grant type: only known values, so clients cannot blow up
+/// the number of series.
+fn grant_label(grant_type: Option<&str>) -> &'static str {
+    match grant_type {
+        None => "none",
+        Some(text) => text.parse::<GrantType>().map_or("other", GrantType::as_str),
+    }
+}
+
+pub(crate) async fn observe(
+    State(_state): State<HttpState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let started = clock::instant();
+    let method = request.method().clone();
+    let path = request.uri().path().to_owned();
+    let endpoint = request.extensions().get::<MatchedPath>().map_or_else(
+        || "unmatched".to_owned(),
+        |matched| matched.as_str().to_owned(),
+    );
+    let response = next.run(request).await;
+    let elapsed = started.elapsed();
+    let status = response.status().as_u16();
+    let info = response
+        .extensions()
+        .get::<RequestInfo>()
+        .cloned()
+        .unwrap_or_default();
+    let outcome = response
+        .extensions()
+        .get::<Outcome>()
+        .map_or(if status < 400 { "success" } else { "error" }, |o| o.0);
+    let grant = grant_label(info.grant_type.as_deref());
+    metrics::counter!("oauthd_http_requests_total",
+        "endpoint" => endpoint.clone(), "grant_type" => grant, "outcome" => outcome)
+    .increment(1);
+    metrics::histogram!("oauthd_http_request_duration_seconds", "endpoint" => endpoint.clone())
+        .record(elapsed.as_secs_f64());
+    let latency_ms = elapsed.as_secs_f64() * 1000.0;
+    let client_id = info.client_id.as_deref().unwrap_or("-");
+    if matches!(endpoint.as_str(), "/healthz" | "/readyz" | "/metrics") {
+        tracing::debug!(%method, path, status, latency_ms, "request");
+    } else {
+        tracing::info!(%method, path, grant_type = grant, client_id, status, outcome, latency_ms, "request");
+    }
+    response
+}
+
+pub(crate) async fn render(State(state): State<HttpState>) -> Response {
+    let pool = state.store.pool_stats();
+    metrics::gauge!("oauthd_db_pool_connections").set(f64::from(pool.size));
+    metrics::gauge!("oauthd_db_pool_idle_connections").set(pool.idle as f64);
+    metrics::gauge!("oauthd_db_available").set(if pool.available { 1.0 } else { 0.0 });
+    let mut response = state.metrics.handle.render().into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+    );
+    response
+}

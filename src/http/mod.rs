@@ -1,0 +1,18 @@
+//! The HTTP shim: RFC 6749's form contract and its companions, translated into
+//! the `TokenService` RPCs called in-process. Translation only: no rule about
+//! who gets a token is decided here.
+
+mod error;
+mod form;
+mod introspect;
+mod metrics;
+mod probes;
+mod revoke;
+mod routes;
+mod token;
+mod well_known;
+
+pub use routes::router;
+
+/// The largest request body read (SPEC §4); anything longer gets 413.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;

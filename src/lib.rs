@@ -1,0 +1,15 @@
+//! oauthd: an OAuth 2.0 authorization server packaged as a gRPC microservice.
+//! See README.md's Architecture section for the map.
+
+pub mod app;
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod grpc;
+pub mod http;
+#[path = "../migrations/mod.rs"]
+pub mod migrations;
+pub mod oauth;
+pub mod server;
+pub mod store;
+pub mod tokens;

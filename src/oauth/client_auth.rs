@@ -1,0 +1,63 @@
+//! Client authentication (RFC 6749 §2.3): who is calling.
+
+use std::sync::Arc;
+
+use super::error::OAuthError;
+use super::model::Client;
+use super::storage::ClientStore;
+use crate::tokens::secret::{Secret, secret_matches};
+
+/// The credentials a request carried, whichever way it carried them.
+#[derive(Debug, Clone, Default)]
+pub struct ClientCredentials {
+    /// `client_id`.
+    pub client_id: String,
+    /// `client_secret`; absent (or empty) for a public client.
+    pub client_secret: Option<Secret>,
+}
+
+/// Authenticates the caller. A confidential client must present its secret; a
+/// public client (RFC 6749 §2.1) presents its id alone. Every failure is the same
+/// `invalid_client`, so the answer does not reveal which client ids exist.
+pub fn authenticate(
+    store: &impl ClientStore,
+    credentials: &ClientCredentials,
+) -> Result<Arc<Client>, OAuthError> {
+    if credentials.client_id.is_empty() {
+        return Err(OAuthError::InvalidClient);
+    }
+    let client = store
+        .client(&credentials.client_id)
+        .ok_or(OAuthError::InvalidClient)?;
+    if !client.enabled {
+        return Err(OAuthError::InvalidClient);
+    }
+    let presented = credentials
+        .client_secret
+        .as_ref()
+        .map(Secret::expose)
+        .filter(|secret| !secret.is_empty());
+    let authenticated = match (client.secret_hash.as_deref(), presented) {
+        (None, None) => true,
+        (Some(stored), Some(secret)) => secret_matches(secret, stored),
+        (None, Some(_)) | (Some(_), None) => false,
+    };
+    if authenticated {
+        Ok(client)
+    } else {
+        Err(OAuthError::InvalidClient)
+    }
+}
+
+/// Authenticates a caller that must be confidential: introspection (RFC 7662 §2.1)
+/// is for resource servers, which hold a secret.
+pub fn authenticate_confidential(
+    store: &impl ClientStore,
+    credentials: &ClientCredentials,
+) -> Result<Arc<Client>, OAuthError> {
+    let client = authenticate(store, credentials)?;
+    if client.is_public() {
+        return Err(OAuthError::InvalidClient);
+    }
+    Ok(client)
+}

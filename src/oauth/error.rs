@@ -1,0 +1,228 @@
+//! `OAuthError`: the RFC 6749 §5.2 error codes and the exact descriptions of SPEC §4.
+//!
+//! Every description a client can see is written in this file and nowhere else.
+
+use std::borrow::Cow;
+
+use super::storage::StoreError;
+
+/// Description of `invalid_client`, whatever the cause: unknown client, wrong secret,
+/// disabled client. One text for all, so a caller cannot probe which ids exist.
+pub const BAD_CLIENT_CREDENTIALS: &str = "Bad client credentials";
+
+/// An error a client can be told about, one variant per RFC code.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum OAuthError {
+    /// RFC 6749 §5.2 `invalid_request`.
+    #[error("invalid_request: {0}")]
+    InvalidRequest(Cow<'static, str>),
+    /// RFC 6749 §5.2 `invalid_client`; always described as [`BAD_CLIENT_CREDENTIALS`].
+    #[error("invalid_client")]
+    InvalidClient,
+    /// RFC 6749 §5.2 `invalid_grant`.
+    #[error("invalid_grant: {0}")]
+    InvalidGrant(Cow<'static, str>),
+    /// RFC 6749 §5.2 `unauthorized_client`.
+    #[error("unauthorized_client: {0}")]
+    UnauthorizedClient(Cow<'static, str>),
+    /// RFC 6749 §5.2 `unsupported_grant_type`.
+    #[error("unsupported_grant_type: {0}")]
+    UnsupportedGrantType(Cow<'static, str>),
+    /// RFC 6749 §5.2 `invalid_scope`.
+    #[error("invalid_scope: {0}")]
+    InvalidScope(Cow<'static, str>),
+    /// RFC 6749 §4.1.2.1 `temporarily_unavailable`: the database does not answer.
+    #[error("temporarily_unavailable")]
+    TemporarilyUnavailable,
+    /// Anything unexpected. The cause is for the log only, never for the client.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl OAuthError {
+    /// `invalid_request` for a parameter that is required but absent or empty.
+    pub fn missing_parameter(name: &str) -> Self {
+        Self::InvalidRequest(format!("Missing required parameter: {name}").into())
+    }
+
+    /// `invalid_request` for a parameter given more than once (RFC 6749 §3.2).
+    pub fn repeated_parameter(name: &str) -> Self {
+        Self::InvalidRequest(format!("Parameter given more than once: {name}").into())
+    }
+
+    /// `invalid_request` when a client authenticates in the header and in the body.
+    pub fn multiple_client_authentications() -> Self {
+        Self::InvalidRequest(
+            "Client credentials were sent both in the Authorization header and as \
+             client_id/client_secret parameters; use one method"
+                .into(),
+        )
+    }
+
+    /// The password grant without `username`; the text is the SPEC's, word for word.
+    pub fn missing_username() -> Self {
+        Self::InvalidRequest("An authorization username must be supplied.".into())
+    }
+
+    /// Wrong username or password.
+    pub fn bad_credentials() -> Self {
+        Self::InvalidGrant("Bad credentials".into())
+    }
+
+    /// The user is locked, by an administrator or after too many failed logins.
+    pub fn user_locked() -> Self {
+        Self::InvalidGrant("User is locked".into())
+    }
+
+    /// The user is disabled.
+    pub fn user_disabled() -> Self {
+        Self::InvalidGrant("User is disabled".into())
+    }
+
+    /// The user's password has expired.
+    pub fn password_expired() -> Self {
+        Self::InvalidGrant("Password has expired".into())
+    }
+
+    /// The client may not use this grant type.
+    pub fn grant_not_allowed(grant_type: &str) -> Self {
+        Self::UnauthorizedClient(
+            format!("The client is not allowed to use the grant type {grant_type}").into(),
+        )
+    }
+
+    /// The grant type is not one this server knows.
+    pub fn unsupported_grant(grant_type: &str) -> Self {
+        Self::UnsupportedGrantType(format!("Unsupported grant type: {grant_type}").into())
+    }
+
+    /// A requested scope the client may not have.
+    pub fn scope_not_allowed(scope: &str) -> Self {
+        Self::InvalidScope(format!("Scope not allowed for this client: {scope}").into())
+    }
+
+    /// A refresh asked for a scope the original grant did not include (RFC 6749 §6).
+    pub fn scope_wider_than_grant(scope: &str) -> Self {
+        Self::InvalidScope(format!("Scope exceeds the original grant: {scope}").into())
+    }
+
+    /// A scope that breaks the RFC 6749 §3.3 `scope-token` syntax.
+    pub fn malformed_scope(scope: &str) -> Self {
+        Self::InvalidScope(format!("Malformed scope: {scope}").into())
+    }
+
+    /// The RFC 6749 §5.2 error code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::InvalidRequest(_) => "invalid_request",
+            Self::InvalidClient => "invalid_client",
+            Self::InvalidGrant(_) => "invalid_grant",
+            Self::UnauthorizedClient(_) => "unauthorized_client",
+            Self::UnsupportedGrantType(_) => "unsupported_grant_type",
+            Self::InvalidScope(_) => "invalid_scope",
+            Self::TemporarilyUnavailable => "temporarily_unavailable",
+            Self::Internal(_) => "server_error",
+        }
+    }
+
+    /// The `error_description` a client sees. Internal causes never appear here.
+    pub fn description(&self) -> &str {
+        match self {
+            Self::InvalidRequest(text)
+            | Self::InvalidGrant(text)
+            | Self::UnauthorizedClient(text)
+            | Self::UnsupportedGrantType(text)
+            | Self::InvalidScope(text) => text,
+            Self::InvalidClient => BAD_CLIENT_CREDENTIALS,
+            Self::TemporarilyUnavailable => {
+                "The service is temporarily unavailable, try again later"
+            }
+            Self::Internal(_) => "The server encountered an unexpected error",
+        }
+    }
+
+    /// Rebuilds an error from its code and description, as they travel over gRPC.
+    /// Unknown codes come back as `Internal`.
+    pub fn from_parts(code: &str, description: &str) -> Self {
+        let text: Cow<'static, str> = description.to_owned().into();
+        match code {
+            "invalid_request" => Self::InvalidRequest(text),
+            "invalid_client" => Self::InvalidClient,
+            "invalid_grant" => Self::InvalidGrant(text),
+            "unauthorized_client" => Self::UnauthorizedClient(text),
+            "unsupported_grant_type" => Self::UnsupportedGrantType(text),
+            "invalid_scope" => Self::InvalidScope(text),
+            "temporarily_unavailable" => Self::TemporarilyUnavailable,
+            other => Self::Internal(format!("unknown error code {other}")),
+        }
+    }
+}
+
+impl From<StoreError> for OAuthError {
+    fn from(err: StoreError) -> Self {
+        match err {
+            StoreError::Unavailable(_) => Self::TemporarilyUnavailable,
+            StoreError::Conflict(cause) | StoreError::Other(cause) => Self::Internal(cause),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn every_variant() -> Vec<OAuthError> {
+        vec![
+            OAuthError::missing_parameter("grant_type"),
+            OAuthError::InvalidClient,
+            OAuthError::bad_credentials(),
+            OAuthError::grant_not_allowed("password"),
+            OAuthError::unsupported_grant("implicit"),
+            OAuthError::scope_not_allowed("admin"),
+            OAuthError::TemporarilyUnavailable,
+            OAuthError::Internal("secret cause".into()),
+        ]
+    }
+
+    #[test]
+    fn every_error_survives_a_round_trip_through_its_parts() {
+        for err in every_variant() {
+            let back = OAuthError::from_parts(err.code(), err.description());
+            match err {
+                OAuthError::Internal(_) => assert!(matches!(back, OAuthError::Internal(_))),
+                _ => assert_eq!(back, err),
+            }
+        }
+    }
+
+    #[test]
+    fn internal_causes_never_reach_the_description() {
+        let err = OAuthError::Internal("connection string postgres://secret".into());
+        assert!(!err.description().contains("secret"));
+    }
+
+    #[test]
+    fn spec_descriptions_are_word_for_word() {
+        assert_eq!(
+            OAuthError::missing_username().description(),
+            "An authorization username must be supplied."
+        );
+        assert_eq!(
+            OAuthError::bad_credentials().description(),
+            "Bad credentials"
+        );
+        assert_eq!(OAuthError::user_locked().description(), "User is locked");
+        assert_eq!(
+            OAuthError::user_disabled().description(),
+            "User is disabled"
+        );
+        assert_eq!(
+            OAuthError::password_expired().description(),
+            "Password has expired"
+        );
+        assert_eq!(
+            OAuthError::InvalidClient.description(),
+            "Bad client credentials"
+        );
+    }
+}

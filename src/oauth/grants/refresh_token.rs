@@ -1,0 +1,113 @@
+//! The refresh token grant (RFC 6749 §6) with rotation and replay detection
+//! (RFC 9700 §4.14.2).
+//!
+//! Risks this file guards against, first:
+//! - a stolen refresh token used beside the legitimate one: every token is single
+//!   use, and presenting a used one revokes the whole family, so at most one of
+//!   the two parties keeps a session and the theft shows;
+//! - two requests racing with one token: the store marks the token used in one
+//!   conditional update, so exactly one wins on any number of replicas; the loser
+//!   is treated as a replay;
+//! - a refresh widening the grant: RFC 6749 §6, "The requested scope MUST NOT
+//!   include any scope not originally granted by the resource owner";
+//! - a token of another client: RFC 6749 §6, the server MUST "validate the refresh
+//!   token" and that it "was issued to the authenticated client".
+
+use super::super::Core;
+use super::super::error::OAuthError;
+use super::super::issuance::{IssuedTokens, Owner, mint_access, mint_refresh, persist_access};
+use super::super::model::{Client, RefreshRecord, UnixTime};
+use super::super::scope::ScopeSet;
+use super::super::storage::Stores;
+use crate::tokens::secret::{Secret, hash_secret};
+
+pub(super) async fn issue<S: Stores>(
+    core: &Core<S>,
+    client: &Client,
+    presented: Option<Secret>,
+    scope: Option<&str>,
+    now: UnixTime,
+) -> Result<IssuedTokens, OAuthError> {
+    let presented = presented
+        .filter(|token| !token.expose().is_empty())
+        .ok_or_else(|| OAuthError::missing_parameter("refresh_token"))?;
+    let hash = hash_secret(presented.expose());
+    let record = core
+        .store
+        .find_refresh(&hash)
+        .await?
+        .ok_or_else(|| invalid("Refresh token is invalid"))?;
+    if record.client_id != client.id {
+        return Err(invalid("Refresh token was issued to another client"));
+    }
+    if record.revoked {
+        return Err(invalid("Refresh token has been revoked"));
+    }
+    if record.used_at.is_some() {
+        core.store.revoke_family(&record.family_id, now).await?;
+        return Err(already_used());
+    }
+    if record.expires_at <= now {
+        return Err(invalid("Refresh token has expired"));
+    }
+    let scope = narrowed_scope(&record, scope)?;
+    check_owner(core, &record)?;
+
+    let owner = record
+        .user_id
+        .as_deref()
+        .zip(record.username.as_deref())
+        .map(|(user_id, username)| Owner { user_id, username });
+    let access = mint_access(core, client, owner, &scope, now)?;
+    let (value, next) = mint_refresh(core, &record.family_id, &record.grant_scope, &access, now);
+    if !core.store.rotate_refresh(&hash, now, &next).await? {
+        // Someone else used (or revoked) the token between our read and our write.
+        core.store.revoke_family(&record.family_id, now).await?;
+        return Err(already_used());
+    }
+    persist_access(core, &access).await?;
+    Ok(IssuedTokens {
+        expires_in: access.claims.exp - now,
+        access_token: access.token,
+        refresh_token: Some(value),
+        scope,
+    })
+}
+
+fn invalid(description: &'static str) -> OAuthError {
+    OAuthError::InvalidGrant(description.into())
+}
+
+fn already_used() -> OAuthError {
+    invalid("Refresh token has already been used")
+}
+
+/// The requested scope, within the original grant; the whole grant when omitted
+/// (RFC 6749 §6: "If omitted is treated as equal to the scope originally granted").
+fn narrowed_scope(record: &RefreshRecord, requested: Option<&str>) -> Result<ScopeSet, OAuthError> {
+    match requested.filter(|text| !text.trim().is_empty()) {
+        None => Ok(record.grant_scope.clone()),
+        Some(text) => {
+            let scope = ScopeSet::parse(text)?;
+            match scope.first_outside(&record.grant_scope) {
+                Some(outside) => Err(OAuthError::scope_wider_than_grant(outside)),
+                None => Ok(scope),
+            }
+        }
+    }
+}
+
+/// A user who was locked or disabled since the grant gets no new tokens.
+fn check_owner<S: Stores>(core: &Core<S>, record: &RefreshRecord) -> Result<(), OAuthError> {
+    let Some(user_id) = record.user_id.as_deref() else {
+        return Ok(());
+    };
+    let status = core.store.user_status(user_id);
+    if status.disabled {
+        return Err(OAuthError::user_disabled());
+    }
+    if status.locked {
+        return Err(OAuthError::user_locked());
+    }
+    Ok(())
+}

@@ -1,0 +1,169 @@
+//! Token introspection (RFC 7662): is this token active, and what does it carry?
+//!
+//! A JWT is answered from memory: the signature against the key ring, then
+//! revocations and client/user status, all kept at most a second behind the
+//! database. Opaque tokens need one lookup.
+
+use super::Core;
+use super::client_auth::{ClientCredentials, authenticate_confidential};
+use super::error::OAuthError;
+use super::issuance::from_jwt_claims;
+use super::model::{AccessClaims, RefreshRecord, UnixTime};
+use super::storage::Stores;
+use crate::tokens::jwt::{self, JwtRejection};
+use crate::tokens::opaque::looks_like_jwt;
+use crate::tokens::secret::hash_secret;
+
+/// RFC 7662 §2.2 `token_type` of access tokens.
+pub const BEARER: &str = "Bearer";
+/// `token_type` reported for refresh tokens.
+pub const REFRESH_TOKEN: &str = "refresh_token";
+
+/// The answer of an introspection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Introspection {
+    /// Expired, revoked, unknown, forged, or its client or user is no longer
+    /// allowed: RFC 7662 says nothing more than `active: false`.
+    Inactive,
+    /// An active token and what it carries.
+    Active(Box<ActiveToken>),
+}
+
+/// The members of an active introspection response.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ActiveToken {
+    /// Granted scope.
+    pub scope: String,
+    /// The client the token was issued to.
+    pub client_id: String,
+    /// The user's login name, for password-grant tokens.
+    pub username: Option<String>,
+    /// `Bearer` or `refresh_token`.
+    pub token_type: &'static str,
+    /// Expiry.
+    pub exp: UnixTime,
+    /// Issued at.
+    pub iat: UnixTime,
+    /// Not before.
+    pub nbf: UnixTime,
+    /// Subject.
+    pub sub: String,
+    /// Audience; refresh tokens have none.
+    pub aud: Option<String>,
+    /// Issuer.
+    pub iss: String,
+    /// Token id; refresh tokens have none.
+    pub jti: Option<String>,
+}
+
+/// Introspects `token` for the authenticated, confidential caller. Any such client
+/// may introspect any token: resource servers are registered as clients.
+pub async fn introspect<S: Stores>(
+    core: &Core<S>,
+    caller: &ClientCredentials,
+    token: &str,
+    token_type_hint: Option<&str>,
+    now: UnixTime,
+) -> Result<Introspection, OAuthError> {
+    authenticate_confidential(&core.store, caller)?;
+    if token.is_empty() {
+        return Err(OAuthError::missing_parameter("token"));
+    }
+    if looks_like_jwt(token) {
+        let claims = verify_jwt(core, token).await;
+        return Ok(claims.map_or(Introspection::Inactive, |c| access_answer(core, c, now)));
+    }
+    let hash = hash_secret(token);
+    let refresh_first = token_type_hint == Some(REFRESH_TOKEN);
+    if refresh_first && let Some(record) = core.store.find_refresh(&hash).await? {
+        return Ok(refresh_answer(core, &record, now));
+    }
+    if let Some(record) = core.store.find_opaque(&hash).await? {
+        return Ok(access_answer(core, record.claims, now));
+    }
+    if !refresh_first && let Some(record) = core.store.find_refresh(&hash).await? {
+        return Ok(refresh_answer(core, &record, now));
+    }
+    Ok(Introspection::Inactive)
+}
+
+/// Verifies a JWT's signature. A `kid` this replica does not know yet may belong
+/// to a key another replica has just started using, so the key ring is reloaded
+/// once before the token is declared unknown.
+pub(crate) async fn verify_jwt<S: Stores>(core: &Core<S>, token: &str) -> Option<AccessClaims> {
+    let claims = match jwt::verify(&core.store.key_ring(), token) {
+        Err(JwtRejection::UnknownKey) if jwt::key_id(token).is_ok() => {
+            let ring = core.store.reload_keys().await.ok()?;
+            jwt::verify(&ring, token).ok()?
+        }
+        other => other.ok()?,
+    };
+    from_jwt_claims(claims)
+}
+
+/// Whether an access token is active at `now` (SPEC §5): in its lifetime, not
+/// revoked, and its client and user still allowed.
+fn access_answer<S: Stores>(core: &Core<S>, claims: AccessClaims, now: UnixTime) -> Introspection {
+    let active = claims.exp > now
+        && claims.nbf <= now
+        && !core.store.is_revoked(&claims.jti)
+        && client_enabled(core, &claims.client_id)
+        && user_allowed(core, claims.user_id.as_deref());
+    if !active {
+        return Introspection::Inactive;
+    }
+    Introspection::Active(Box::new(ActiveToken {
+        scope: claims.scope.to_string(),
+        client_id: claims.client_id,
+        username: claims.username,
+        token_type: BEARER,
+        exp: claims.exp,
+        iat: claims.iat,
+        nbf: claims.nbf,
+        sub: claims.sub,
+        aud: Some(claims.aud),
+        iss: claims.iss,
+        jti: Some(claims.jti),
+    }))
+}
+
+fn refresh_answer<S: Stores>(
+    core: &Core<S>,
+    record: &RefreshRecord,
+    now: UnixTime,
+) -> Introspection {
+    let active = !record.revoked
+        && record.used_at.is_none()
+        && record.expires_at > now
+        && client_enabled(core, &record.client_id)
+        && user_allowed(core, record.user_id.as_deref());
+    if !active {
+        return Introspection::Inactive;
+    }
+    Introspection::Active(Box::new(ActiveToken {
+        scope: record.scope.to_string(),
+        client_id: record.client_id.clone(),
+        username: record.username.clone(),
+        token_type: REFRESH_TOKEN,
+        exp: record.expires_at,
+        iat: record.issued_at,
+        nbf: record.issued_at,
+        sub: record
+            .user_id
+            .clone()
+            .unwrap_or_else(|| record.client_id.clone()),
+        aud: None,
+        iss: core.policy.issuer.clone(),
+        jti: None,
+    }))
+}
+
+fn client_enabled<S: Stores>(core: &Core<S>, client_id: &str) -> bool {
+    core.store
+        .client(client_id)
+        .is_some_and(|client| client.enabled)
+}
+
+fn user_allowed<S: Stores>(core: &Core<S>, user_id: Option<&str>) -> bool {
+    user_id.is_none_or(|id| core.store.user_status(id).may_hold_tokens())
+}

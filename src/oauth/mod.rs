@@ -1,0 +1,57 @@
+//! The protocol core: who gets which token, and when a token is still good.
+//!
+//! Architecture invariant: nothing here knows about tonic, axum, sea-orm, sockets
+//! or files. The core reads and writes through the traits of [`storage`] and
+//! takes the current time as a parameter.
+
+pub mod client_auth;
+pub mod error;
+pub mod grants;
+pub mod introspect;
+mod issuance;
+pub mod model;
+pub mod revoke;
+pub mod scope;
+pub mod storage;
+
+use crate::tokens::keys::SigningAlg;
+use crate::tokens::password::PasswordVerifier;
+
+/// Whether access tokens are JWTs or opaque values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenFormat {
+    /// RFC 9068 JWTs, verifiable without a database.
+    Jwt,
+    /// Random values stored as hashes; only introspection can read them.
+    Opaque,
+}
+
+/// The settings the protocol rules depend on.
+#[derive(Debug, Clone)]
+pub struct Policy {
+    /// `iss` of every token.
+    pub issuer: String,
+    /// `aud` of every token.
+    pub audience: String,
+    /// Default access-token lifetime, seconds.
+    pub access_token_ttl: i64,
+    /// Refresh-token lifetime, seconds.
+    pub refresh_token_ttl: i64,
+    /// Access-token format.
+    pub token_format: TokenFormat,
+    /// Algorithm of new JWTs.
+    pub signing_alg: SigningAlg,
+    /// Consecutive failed logins that lock a user; 0 never locks.
+    pub lock_after_failed_logins: u32,
+}
+
+/// The protocol core: the storage it works on, the policy, and the password
+/// verifier. Built once; the gRPC service holds it in an `Arc`.
+pub struct Core<S> {
+    /// Storage, behind the core's own traits.
+    pub store: S,
+    /// The rules' settings.
+    pub policy: Policy,
+    /// Checks user passwords off the runtime.
+    pub passwords: PasswordVerifier,
+}

@@ -1,0 +1,196 @@
+//! Domain types of the protocol core. They are not database rows: `store/` maps
+//! its sea-orm models onto these.
+
+use std::fmt;
+use std::str::FromStr;
+
+use super::scope::ScopeSet;
+
+/// Seconds since the Unix epoch. Only `clock.rs` reads the clock; the core gets
+/// the current time as a parameter.
+pub type UnixTime = i64;
+
+/// The grant types this server implements.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum GrantType {
+    /// RFC 6749 §4.4.
+    ClientCredentials,
+    /// RFC 6749 §4.3, the resource owner password credentials grant.
+    Password,
+    /// RFC 6749 §6.
+    RefreshToken,
+}
+
+impl GrantType {
+    /// Every grant type, in the order discovery documents list them.
+    pub const ALL: [GrantType; 3] = [Self::ClientCredentials, Self::Password, Self::RefreshToken];
+
+    /// The `grant_type` parameter value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::ClientCredentials => "client_credentials",
+            Self::Password => "password",
+            Self::RefreshToken => "refresh_token",
+        }
+    }
+}
+
+impl fmt::Display for GrantType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for GrantType {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .into_iter()
+            .find(|grant| grant.as_str() == s)
+            .ok_or_else(|| format!("unknown grant type {s:?}"))
+    }
+}
+
+/// A registered client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Client {
+    /// The public identifier, `client_id`.
+    pub id: String,
+    /// A human-readable name.
+    pub name: String,
+    /// SHA-256 of the secret, hex; `None` for public clients.
+    pub secret_hash: Option<String>,
+    /// Grant types the client may use.
+    pub grant_types: Vec<GrantType>,
+    /// Scopes the client may request.
+    pub scopes: ScopeSet,
+    /// Access-token lifetime for this client, overriding the server's default.
+    pub access_token_ttl: Option<i64>,
+    /// Disabled clients cannot authenticate and their tokens introspect inactive.
+    pub enabled: bool,
+}
+
+impl Client {
+    /// A public client (RFC 6749 §2.1) has no secret and authenticates by id alone.
+    pub fn is_public(&self) -> bool {
+        self.secret_hash.is_none()
+    }
+
+    /// Whether the client may use `grant`.
+    pub fn allows(&self, grant: GrantType) -> bool {
+        self.grant_types.contains(&grant)
+    }
+}
+
+/// A resource owner who logs in with the password grant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    /// Stable identifier; the `sub` of the user's tokens.
+    pub id: String,
+    /// Login name.
+    pub username: String,
+    /// Optional email address, also accepted as the login.
+    pub email: Option<String>,
+    /// Optional phone number, also accepted as the login.
+    pub phone: Option<String>,
+    /// Argon2id PHC string.
+    pub password_hash: String,
+    /// The account state.
+    pub status: UserStatus,
+    /// Consecutive failed logins since the last success.
+    pub failed_logins: i32,
+}
+
+/// What stops a user from logging in or keeps their tokens from being active.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct UserStatus {
+    /// Locked by an administrator or after too many failed logins.
+    pub locked: bool,
+    /// Disabled by an administrator.
+    pub disabled: bool,
+    /// The password must be changed before the next login.
+    pub password_expired: bool,
+}
+
+impl UserStatus {
+    /// Whether the user's tokens may be active (SPEC §5: not locked, not disabled).
+    pub fn may_hold_tokens(&self) -> bool {
+        !self.locked && !self.disabled
+    }
+}
+
+/// A stored refresh token, found by the hash of its value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefreshRecord {
+    /// SHA-256 of the token, hex.
+    pub token_hash: String,
+    /// Every token descended from one original grant shares this id (RFC 9700 §4.14.2).
+    pub family_id: String,
+    /// The client the token was issued to.
+    pub client_id: String,
+    /// The resource owner, for tokens from the password grant.
+    pub user_id: Option<String>,
+    /// The resource owner's login name, for introspection.
+    pub username: Option<String>,
+    /// The scope of the access token issued with this refresh token.
+    pub scope: ScopeSet,
+    /// The scope of the original grant: a refresh may never go beyond it.
+    pub grant_scope: ScopeSet,
+    /// When it was issued.
+    pub issued_at: UnixTime,
+    /// When it stops working.
+    pub expires_at: UnixTime,
+    /// When it was exchanged; a used token presented again is a replay.
+    pub used_at: Option<UnixTime>,
+    /// Revoked explicitly or with its family.
+    pub revoked: bool,
+}
+
+/// A refresh token about to be stored, with the access token issued beside it so
+/// that revoking the family can also revoke that access token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewRefreshToken {
+    /// The record itself (`used_at` none, `revoked` false).
+    pub record: RefreshRecord,
+    /// `jti` of the access token issued with it.
+    pub access_jti: String,
+    /// Expiry of that access token.
+    pub access_expires_at: UnixTime,
+}
+
+/// A stored opaque access token (`--token-format opaque`), found by its hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpaqueAccessRecord {
+    /// SHA-256 of the token, hex.
+    pub token_hash: String,
+    /// The facts the token stands for.
+    pub claims: AccessClaims,
+}
+
+/// The facts an access token carries, whatever its format.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccessClaims {
+    /// Unique id of the token; revocations name it.
+    pub jti: String,
+    /// The issuer URL.
+    pub iss: String,
+    /// The user's id, or the client's id for `client_credentials`.
+    pub sub: String,
+    /// The audience.
+    pub aud: String,
+    /// The client the token was issued to.
+    pub client_id: String,
+    /// The user's login name, for password-grant tokens.
+    pub username: Option<String>,
+    /// The user's id, for password-grant tokens.
+    pub user_id: Option<String>,
+    /// The granted scope.
+    pub scope: ScopeSet,
+    /// Issued at.
+    pub iat: UnixTime,
+    /// Not valid before.
+    pub nbf: UnixTime,
+    /// Expires at.
+    pub exp: UnixTime,
+}

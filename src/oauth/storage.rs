@@ -1,0 +1,150 @@
+//! The storage the protocol core needs, as small traits the core owns.
+//! `store/` implements them with sea-orm; nothing here knows about a database.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use super::model::{
+    Client, NewRefreshToken, OpaqueAccessRecord, RefreshRecord, UnixTime, User, UserStatus,
+};
+use crate::tokens::keys::KeyRing;
+
+/// Why storage failed, in the terms the core cares about.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StoreError {
+    /// The database does not answer; the client may retry later.
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
+    /// A uniqueness rule was broken.
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// Anything else.
+    #[error("storage error: {0}")]
+    Other(String),
+}
+
+/// Whether the database answered its latest probe.
+pub trait Availability: Send + Sync {
+    /// `false` while the database does not answer; the core then refuses work that
+    /// would need it rather than hand out tokens it could not later revoke.
+    fn database_available(&self) -> bool;
+}
+
+/// Registered clients.
+pub trait ClientStore: Send + Sync {
+    /// The client with this id, if any. May answer from a cache that is at most a
+    /// second behind the database.
+    fn client(&self, client_id: &str) -> Option<Arc<Client>>;
+}
+
+/// Resource owners for the password grant.
+pub trait UserStore: Send + Sync {
+    /// The user whose username, email or phone is `login`, in that order of preference.
+    fn find_user_by_login(
+        &self,
+        login: &str,
+    ) -> impl Future<Output = Result<Option<User>, StoreError>> + Send;
+
+    /// Counts a failed login and locks the user once `lock_after` failures in a row
+    /// are reached; one atomic statement each, so concurrent failures all count.
+    fn record_failed_login(
+        &self,
+        user_id: &str,
+        lock_after: u32,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Resets the failure count after a successful login.
+    fn reset_failed_logins(
+        &self,
+        user_id: &str,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// The status of a user whose tokens are being introspected or refreshed, from
+    /// memory at most a second behind the database.
+    fn user_status(&self, user_id: &str) -> UserStatus;
+}
+
+/// Refresh tokens, with single use enforced by the database.
+pub trait RefreshTokenStore: Send + Sync {
+    /// Stores a new refresh token (the first of its family).
+    fn insert_refresh(
+        &self,
+        token: &NewRefreshToken,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// The refresh token with this hash, if any.
+    fn find_refresh(
+        &self,
+        token_hash: &str,
+    ) -> impl Future<Output = Result<Option<RefreshRecord>, StoreError>> + Send;
+
+    /// Marks `used_hash` used and stores `next`, atomically. Returns `false`, with
+    /// nothing written, when the token was already used or revoked: whoever marks
+    /// it first wins, across every replica.
+    fn rotate_refresh(
+        &self,
+        used_hash: &str,
+        now: UnixTime,
+        next: &NewRefreshToken,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Revokes every refresh token of the family and every access token issued
+    /// with them.
+    fn revoke_family(
+        &self,
+        family_id: &str,
+        now: UnixTime,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+/// Access-token state: opaque tokens and revocations.
+pub trait AccessTokenStore: Send + Sync {
+    /// Stores an opaque access token by its hash.
+    fn insert_opaque(
+        &self,
+        token: &OpaqueAccessRecord,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// The opaque access token with this hash, if any.
+    fn find_opaque(
+        &self,
+        token_hash: &str,
+    ) -> impl Future<Output = Result<Option<OpaqueAccessRecord>, StoreError>> + Send;
+
+    /// Records that the access token `jti` is revoked until it expires.
+    fn revoke_access(
+        &self,
+        jti: &str,
+        expires_at: UnixTime,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Whether `jti` is revoked, from memory kept at most a second behind.
+    fn is_revoked(&self, jti: &str) -> bool;
+}
+
+/// The published signing keys.
+pub trait KeyStore: Send + Sync {
+    /// The current key ring, at most a second behind the database.
+    fn key_ring(&self) -> Arc<KeyRing>;
+
+    /// Reloads the key ring now; called when a token names an unknown key, which
+    /// another replica may have just started using.
+    fn reload_keys(&self) -> impl Future<Output = Result<Arc<KeyRing>, StoreError>> + Send;
+}
+
+/// Everything the core needs, in one bound.
+pub trait Stores:
+    Availability + ClientStore + UserStore + RefreshTokenStore + AccessTokenStore + KeyStore + 'static
+{
+}
+
+impl<T> Stores for T where
+    T: Availability
+        + ClientStore
+        + UserStore
+        + RefreshTokenStore
+        + AccessTokenStore
+        + KeyStore
+        + 'static
+{
+}

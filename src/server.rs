@@ -1,0 +1,117 @@
+//! `oauthd serve`: bind (port 0 aware), log the bound addresses, serve gRPC and
+//! HTTP from one process, and shut down gracefully on SIGTERM or SIGINT.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio_stream::wrappers::TcpListenerStream;
+
+use crate::app::open_store;
+use crate::clock;
+use crate::config::Config;
+use crate::grpc::health::follow_database;
+use crate::grpc::pb;
+use crate::grpc::pb::token_service_server::TokenServiceServer;
+use crate::grpc::token_service::TokenServiceImpl;
+use crate::oauth::Core;
+use crate::tokens::password::PasswordVerifier;
+
+/// Runs the server until SIGTERM or SIGINT, then lets requests in flight finish.
+pub async fn run(config: Config) -> anyhow::Result<()> {
+    let store = open_store(&config).await.context("opening the database")?;
+    store
+        .refresh()
+        .await
+        .context("loading state from the database")?;
+    store
+        .ensure_signing_key(config.policy.signing_alg, clock::now())
+        .await
+        .context("preparing the signing key")?;
+
+    let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let core = Arc::new(Core {
+        store: store.clone(),
+        policy: config.policy.clone(),
+        passwords: PasswordVerifier::new(workers),
+    });
+    let service = TokenServiceImpl::new(Arc::clone(&core));
+
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let (available_tx, available_rx) = watch::channel(true);
+    let (reporter, health_service) = tonic_health::server::health_reporter();
+    tokio::spawn(store.clone().sync_forever(available_tx, stop_rx.clone()));
+    tokio::spawn(follow_database(reporter, available_rx));
+
+    let grpc_listener = bind(config.grpc_addr, "gRPC").await?;
+    let http_listener = bind(config.http_addr, "HTTP").await?;
+
+    let reflection = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()
+        .context("building the reflection service")?;
+    let grpc = tonic::transport::Server::builder()
+        .add_service(health_service)
+        .add_service(reflection)
+        .add_service(TokenServiceServer::new(service.clone()))
+        .serve_with_incoming_shutdown(
+            TcpListenerStream::new(grpc_listener),
+            stopped(stop_rx.clone()),
+        );
+
+    let http = axum::serve(http_listener, crate::http::router(service, store, &config))
+        .with_graceful_shutdown(stopped(stop_rx));
+
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        tracing::info!("shutting down: finishing requests in flight");
+        let _ = stop_tx.send(true);
+    });
+
+    let (grpc, http) = tokio::join!(grpc, http);
+    grpc.context("gRPC server")?;
+    http.context("HTTP server")?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn bind(addr: SocketAddr, what: &str) -> anyhow::Result<TcpListener> {
+    let listener = TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("binding the {what} address {addr}"))?;
+    let bound = listener.local_addr()?;
+    // Tests and scripts read this line to find a port chosen with port 0.
+    tracing::info!("{what} listening on {bound}");
+    Ok(listener)
+}
+
+async fn stopped(mut stop: watch::Receiver<bool>) {
+    let _ = stop.wait_for(|stopped| *stopped).await;
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(err) => {
+                tracing::error!(error = %err, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = terminate => {}
+    }
+}

@@ -1,0 +1,219 @@
+//! Clients: the `ClientStore` the core reads (from memory) and the management
+//! operations the CLI runs.
+
+use std::sync::Arc;
+
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder,
+    TransactionTrait,
+};
+
+use super::entities::client;
+use super::{SeaStore, bump_version, classify};
+use crate::oauth::model::{Client, GrantType, UnixTime};
+use crate::oauth::scope::ScopeSet;
+use crate::oauth::storage::{ClientStore, StoreError};
+use crate::tokens::secret::{hash_secret, new_id, new_secret};
+
+/// What `client create` asks for.
+#[derive(Debug, Clone)]
+pub struct ClientSpec {
+    /// Display name.
+    pub name: String,
+    /// Allowed grant types.
+    pub grant_types: Vec<GrantType>,
+    /// Allowed scopes.
+    pub scopes: ScopeSet,
+    /// Access-token lifetime override, seconds.
+    pub access_token_ttl: Option<i64>,
+    /// A public client has no secret.
+    pub public: bool,
+}
+
+/// A client as management commands show it.
+#[derive(Debug, Clone)]
+pub struct ClientView {
+    /// The client.
+    pub client: Client,
+    /// The secret, only right after it was generated.
+    pub secret: Option<String>,
+    /// Creation time.
+    pub created_at: UnixTime,
+}
+
+pub(super) fn to_domain(row: client::Model) -> Result<Client, String> {
+    let grant_types = row
+        .grant_types
+        .split(' ')
+        .filter(|g| !g.is_empty())
+        .map(str::parse)
+        .collect::<Result<Vec<GrantType>, _>>()?;
+    let scopes = ScopeSet::parse(&row.scopes).map_err(|err| err.description().to_owned())?;
+    Ok(Client {
+        id: row.client_id,
+        name: row.name,
+        secret_hash: row.secret_hash,
+        grant_types,
+        scopes,
+        access_token_ttl: row.access_token_ttl,
+        enabled: row.enabled,
+    })
+}
+
+fn to_view(row: client::Model, secret: Option<String>) -> Result<ClientView, StoreError> {
+    let created_at = row.created_at;
+    let client = to_domain(row).map_err(StoreError::Other)?;
+    Ok(ClientView {
+        client,
+        secret,
+        created_at,
+    })
+}
+
+impl ClientStore for SeaStore {
+    fn client(&self, client_id: &str) -> Option<Arc<Client>> {
+        self.memory().client(client_id)
+    }
+}
+
+impl SeaStore {
+    /// Every scope some enabled client may request, sorted; for discovery.
+    pub fn known_scopes(&self) -> Vec<String> {
+        let mut scopes: Vec<String> = self
+            .memory()
+            .clients()
+            .values()
+            .filter(|client| client.enabled)
+            .flat_map(|client| client.scopes.iter().map(str::to_owned).collect::<Vec<_>>())
+            .collect();
+        scopes.sort_unstable();
+        scopes.dedup();
+        scopes
+    }
+
+    /// The longest access-token lifetime any client has, at least `default`: how
+    /// long a retired signing key must stay published.
+    pub fn longest_access_token_ttl(&self, default: i64) -> i64 {
+        self.memory()
+            .clients()
+            .values()
+            .filter_map(|client| client.access_token_ttl)
+            .fold(default, i64::max)
+    }
+
+    /// Registers a client with a generated id and, unless public, a generated
+    /// secret that is returned once and stored only as a hash.
+    pub async fn create_client(
+        &self,
+        spec: ClientSpec,
+        now: UnixTime,
+    ) -> Result<ClientView, StoreError> {
+        let secret = (!spec.public).then(new_secret);
+        let grant_types: Vec<&str> = spec.grant_types.iter().map(|g| g.as_str()).collect();
+        let row = client::ActiveModel {
+            client_id: Set(new_id()),
+            name: Set(spec.name),
+            secret_hash: Set(secret.as_deref().map(hash_secret)),
+            grant_types: Set(grant_types.join(" ")),
+            scopes: Set(spec.scopes.to_string()),
+            access_token_ttl: Set(spec.access_token_ttl),
+            enabled: Set(true),
+            created_at: Set(now),
+        };
+        let txn = self.db().begin().await.map_err(classify)?;
+        let row = row.insert(&txn).await.map_err(classify)?;
+        bump_version(&txn).await?;
+        txn.commit().await.map_err(classify)?;
+        to_view(row, secret)
+    }
+
+    /// Every client, oldest first.
+    pub async fn list_clients(&self) -> Result<Vec<ClientView>, StoreError> {
+        client::Entity::find()
+            .order_by_asc(client::Column::CreatedAt)
+            .order_by_asc(client::Column::ClientId)
+            .all(self.db())
+            .await
+            .map_err(classify)?
+            .into_iter()
+            .map(|row| to_view(row, None))
+            .collect()
+    }
+
+    /// One client.
+    pub async fn show_client(&self, client_id: &str) -> Result<Option<ClientView>, StoreError> {
+        client::Entity::find_by_id(client_id.to_owned())
+            .one(self.db())
+            .await
+            .map_err(classify)?
+            .map(|row| to_view(row, None))
+            .transpose()
+    }
+
+    /// Enables or disables a client. Returns the client, or `None` if unknown.
+    pub async fn set_client_enabled(
+        &self,
+        client_id: &str,
+        enabled: bool,
+    ) -> Result<Option<ClientView>, StoreError> {
+        let txn = self.db().begin().await.map_err(classify)?;
+        let updated = client::Entity::update_many()
+            .col_expr(client::Column::Enabled, enabled.into())
+            .filter(client::Column::ClientId.eq(client_id))
+            .exec(&txn)
+            .await
+            .map_err(classify)?;
+        if updated.rows_affected == 0 {
+            return Ok(None);
+        }
+        bump_version(&txn).await?;
+        txn.commit().await.map_err(classify)?;
+        self.show_client(client_id).await
+    }
+
+    /// Replaces a confidential client's secret in one statement; the old one stops
+    /// working as soon as servers reload (within a second). `Ok(None)` if there is
+    /// no such confidential client.
+    pub async fn rotate_client_secret(
+        &self,
+        client_id: &str,
+    ) -> Result<Option<ClientView>, StoreError> {
+        let secret = new_secret();
+        let txn = self.db().begin().await.map_err(classify)?;
+        let updated = client::Entity::update_many()
+            .col_expr(
+                client::Column::SecretHash,
+                Some(hash_secret(&secret)).into(),
+            )
+            .filter(client::Column::ClientId.eq(client_id))
+            .filter(client::Column::SecretHash.is_not_null())
+            .exec(&txn)
+            .await
+            .map_err(classify)?;
+        if updated.rows_affected == 0 {
+            return Ok(None);
+        }
+        bump_version(&txn).await?;
+        txn.commit().await.map_err(classify)?;
+        Ok(self.show_client(client_id).await?.map(|view| ClientView {
+            secret: Some(secret),
+            ..view
+        }))
+    }
+
+    /// Deletes a client and, by cascade, its refresh and opaque tokens. Its JWTs
+    /// introspect inactive once servers reload. Returns whether it existed.
+    pub async fn delete_client(&self, client_id: &str) -> Result<bool, StoreError> {
+        let txn = self.db().begin().await.map_err(classify)?;
+        let deleted = client::Entity::delete_by_id(client_id.to_owned())
+            .exec(&txn)
+            .await
+            .map_err(classify)?;
+        if deleted.rows_affected == 0 {
+            return Ok(false);
+        }
+        bump_version(&txn).await?;
+        txn.commit().await.map_err(classify)?;
+        Ok(true)
+    }
+}

@@ -1,0 +1,68 @@
+//! Opening the database, applying migrations, and probing it.
+
+use std::time::Duration;
+
+use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
+use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbBackend, EntityTrait};
+use sea_orm_migration::MigratorTrait as _;
+
+use super::classify;
+use super::entities::state_version;
+use crate::migrations::Migrator;
+use crate::oauth::storage::StoreError;
+
+/// Opens a pool on `url` with the settings oauthd relies on. SQLite gets WAL (so
+/// readers never wait for the writer), foreign keys, and a busy timeout so that
+/// concurrent writers queue instead of failing.
+pub async fn connect(url: &str, max_connections: u32) -> Result<DatabaseConnection, StoreError> {
+    let mut options = ConnectOptions::new(url.to_owned());
+    options
+        .max_connections(max_connections)
+        .min_connections(1)
+        .connect_timeout(Duration::from_secs(2))
+        .acquire_timeout(Duration::from_secs(2))
+        .sqlx_logging(false)
+        .map_sqlx_sqlite_opts(|opts| {
+            opts.journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Normal)
+                .foreign_keys(true)
+                .busy_timeout(Duration::from_secs(5))
+        });
+    Database::connect(options).await.map_err(classify)
+}
+
+/// Applies pending migrations.
+pub async fn migrate(db: &DatabaseConnection) -> Result<(), StoreError> {
+    Migrator::up(db, None).await.map_err(classify)
+}
+
+/// Checks that the database answers and returns the change counter.
+///
+/// For SQLite the check opens a fresh connection, without creating the file: a
+/// pooled connection keeps working on a file that was deleted, replaced or made
+/// unreadable, so only a new connection notices that the database is gone.
+pub(crate) async fn probe(db: &DatabaseConnection, url: &str) -> Result<i64, StoreError> {
+    if db.get_database_backend() == DbBackend::Sqlite {
+        let mut options = ConnectOptions::new(url.to_owned());
+        options
+            .max_connections(1)
+            .min_connections(0)
+            .sqlx_logging(false)
+            .map_sqlx_sqlite_opts(|opts| opts.create_if_missing(false));
+        let fresh = Database::connect(options).await.map_err(classify)?;
+        let version = read_version(&fresh).await;
+        let _ = fresh.close().await;
+        version
+    } else {
+        read_version(db).await
+    }
+}
+
+async fn read_version(db: &DatabaseConnection) -> Result<i64, StoreError> {
+    state_version::Entity::find_by_id(1)
+        .one(db)
+        .await
+        .map_err(classify)?
+        .map(|row| row.version)
+        .ok_or_else(|| StoreError::Other("state_version row is missing".into()))
+}

@@ -1,0 +1,25 @@
+//! The `clients` table.
+
+use sea_orm::entity::prelude::*;
+
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "clients")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub client_id: String,
+    pub name: String,
+    /// SHA-256 of the secret; NULL for public clients.
+    pub secret_hash: Option<String>,
+    /// Space-separated grant types.
+    pub grant_types: String,
+    /// Space-separated scopes.
+    pub scopes: String,
+    pub access_token_ttl: Option<i64>,
+    pub enabled: bool,
+    pub created_at: i64,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

@@ -1,0 +1,64 @@
+//! Maps sea-orm errors onto the core's `StoreError`.
+//!
+//! The distinction that matters to clients is "the database does not answer"
+//! (retry later: `temporarily_unavailable`) against everything else.
+
+use sea_orm::{DbErr, RuntimeErr, SqlErr, sqlx};
+
+use crate::oauth::storage::StoreError;
+
+/// SQLite primary result codes that mean the file cannot be used right now.
+/// <https://www.sqlite.org/rescode.html>
+const SQLITE_UNAVAILABLE: [i64; 7] = [
+    5,  // SQLITE_BUSY
+    6,  // SQLITE_LOCKED
+    8,  // SQLITE_READONLY
+    10, // SQLITE_IOERR
+    13, // SQLITE_FULL
+    14, // SQLITE_CANTOPEN
+    26, // SQLITE_NOTADB
+];
+
+/// PostgreSQL SQLSTATE classes and codes that mean the server cannot serve now:
+/// 08 connection exception, 53 insufficient resources, 57P0x operator intervention.
+fn postgres_unavailable(state: &str) -> bool {
+    state.starts_with("08") || state.starts_with("53") || state.starts_with("57P0")
+}
+
+/// Classifies a database error.
+pub(crate) fn classify(err: DbErr) -> StoreError {
+    if let Some(SqlErr::UniqueConstraintViolation(what)) = err.sql_err() {
+        return StoreError::Conflict(what);
+    }
+    let unavailable = match &err {
+        DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => true,
+        DbErr::Exec(RuntimeErr::SqlxError(inner)) | DbErr::Query(RuntimeErr::SqlxError(inner)) => {
+            sqlx_unavailable(inner)
+        }
+        _ => false,
+    };
+    if unavailable {
+        StoreError::Unavailable(err.to_string())
+    } else {
+        StoreError::Other(err.to_string())
+    }
+}
+
+fn sqlx_unavailable(err: &sqlx::Error) -> bool {
+    match err {
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::Protocol(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(db) => db.code().is_some_and(|code| {
+            match code.parse::<i64>() {
+                // SQLite reports extended result codes; the low byte is the primary.
+                Ok(sqlite) => SQLITE_UNAVAILABLE.contains(&(sqlite & 0xff)),
+                Err(_) => postgres_unavailable(&code),
+            }
+        }),
+        _ => false,
+    }
+}

@@ -1,0 +1,206 @@
+//! Signing keys in the database: loading (and unsealing), first-start creation,
+//! rotation, and the `KeyStore` the core reads.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use sea_orm::sea_query::ExprTrait as _;
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder,
+    TransactionTrait,
+};
+
+use super::entities::signing_key;
+use super::{SeaStore, bump_version, classify};
+use crate::oauth::model::UnixTime;
+use crate::oauth::storage::{KeyStore, StoreError};
+use crate::tokens::keys::{KeyMaterial, KeyRing, SigningAlg, generate};
+
+/// A key as `keys list` shows it: never the private part.
+#[derive(Debug, Clone)]
+pub struct KeyView {
+    /// Key id.
+    pub kid: String,
+    /// Algorithm.
+    pub alg: String,
+    /// Generated at.
+    pub created_at: UnixTime,
+    /// Signs from.
+    pub activates_at: UnixTime,
+    /// Stops signing at.
+    pub deactivated_at: Option<UnixTime>,
+}
+
+/// Forced reloads (a token naming an unknown `kid`) happen at most this often, so
+/// forged tokens cannot turn into a flood of database queries.
+const MIN_FORCED_RELOAD_GAP: Duration = Duration::from_millis(200);
+
+impl SeaStore {
+    /// Every stored key with its private part in the clear.
+    pub(super) async fn load_key_materials(&self) -> Result<Vec<KeyMaterial>, StoreError> {
+        let rows = signing_key::Entity::find()
+            .order_by_asc(signing_key::Column::CreatedAt)
+            .order_by_asc(signing_key::Column::Kid)
+            .all(self.db())
+            .await
+            .map_err(classify)?;
+        rows.into_iter().map(|row| self.unseal(row)).collect()
+    }
+
+    fn unseal(&self, row: signing_key::Model) -> Result<KeyMaterial, StoreError> {
+        let alg: SigningAlg = row.alg.parse().map_err(StoreError::Other)?;
+        let private = if row.sealed {
+            let master = self.inner.master_key.as_ref().ok_or_else(|| {
+                StoreError::Other(format!(
+                    "signing key {} is encrypted but no master key is configured (--master-key)",
+                    row.kid
+                ))
+            })?;
+            master
+                .open(&row.kid, &row.private_key)
+                .map_err(|err| StoreError::Other(err.to_string()))?
+        } else {
+            row.private_key.into_bytes()
+        };
+        Ok(KeyMaterial {
+            kid: row.kid,
+            alg,
+            private,
+            created_at: row.created_at,
+            activates_at: row.activates_at,
+            deactivated_at: row.deactivated_at,
+        })
+    }
+
+    fn seal(&self, material: &KeyMaterial) -> Result<signing_key::ActiveModel, StoreError> {
+        let (private_key, sealed) = match &self.inner.master_key {
+            Some(master) => (
+                master
+                    .seal(&material.kid, &material.private)
+                    .map_err(|err| StoreError::Other(err.to_string()))?,
+                true,
+            ),
+            None => (
+                String::from_utf8(material.private.clone())
+                    .map_err(|err| StoreError::Other(err.to_string()))?,
+                false,
+            ),
+        };
+        Ok(signing_key::ActiveModel {
+            kid: Set(material.kid.clone()),
+            alg: Set(material.alg.as_str().to_owned()),
+            private_key: Set(private_key),
+            sealed: Set(sealed),
+            created_at: Set(material.created_at),
+            activates_at: Set(material.activates_at),
+            deactivated_at: Set(material.deactivated_at),
+        })
+    }
+
+    /// Makes sure a key signs `alg` tokens: on first start there is none, so one
+    /// is generated and signs at once (no token can exist that needs an older key).
+    pub async fn ensure_signing_key(
+        &self,
+        alg: SigningAlg,
+        now: UnixTime,
+    ) -> Result<(), StoreError> {
+        let materials = self.load_key_materials().await?;
+        let ring = self.memory().set_keys(materials)?;
+        if ring.signing_key(alg, now).is_some() {
+            return Ok(());
+        }
+        let material = generate_off_runtime(alg, now, now).await?;
+        self.seal(&material)?
+            .insert(self.db())
+            .await
+            .map_err(classify)?;
+        bump_version(self.db()).await?;
+        tracing::info!(kid = %material.kid, %alg, "generated signing key");
+        self.refresh().await
+    }
+
+    /// Adds a new `alg` key that is published now and signs from `now +
+    /// publish_delay`, and retires the current keys at that same moment. Retired
+    /// keys stay in the JWKS until the tokens they signed have expired.
+    pub async fn rotate_keys(
+        &self,
+        alg: SigningAlg,
+        now: UnixTime,
+        publish_delay: i64,
+    ) -> Result<KeyView, StoreError> {
+        let activates_at = now + Ord::max(publish_delay, 0);
+        let material = generate_off_runtime(alg, now, activates_at).await?;
+        let row = self.seal(&material)?;
+        let txn = self.db().begin().await.map_err(classify)?;
+        signing_key::Entity::update_many()
+            .col_expr(
+                signing_key::Column::DeactivatedAt,
+                Some(activates_at).into(),
+            )
+            .filter(
+                signing_key::Column::DeactivatedAt
+                    .is_null()
+                    .or(signing_key::Column::DeactivatedAt.gt(activates_at)),
+            )
+            .exec(&txn)
+            .await
+            .map_err(classify)?;
+        let row = row.insert(&txn).await.map_err(classify)?;
+        bump_version(&txn).await?;
+        txn.commit().await.map_err(classify)?;
+        Ok(to_view(row))
+    }
+
+    /// Every key, oldest first.
+    pub async fn list_keys(&self) -> Result<Vec<KeyView>, StoreError> {
+        Ok(signing_key::Entity::find()
+            .order_by_asc(signing_key::Column::CreatedAt)
+            .order_by_asc(signing_key::Column::Kid)
+            .all(self.db())
+            .await
+            .map_err(classify)?
+            .into_iter()
+            .map(to_view)
+            .collect())
+    }
+}
+
+fn to_view(row: signing_key::Model) -> KeyView {
+    KeyView {
+        kid: row.kid,
+        alg: row.alg,
+        created_at: row.created_at,
+        activates_at: row.activates_at,
+        deactivated_at: row.deactivated_at,
+    }
+}
+
+async fn generate_off_runtime(
+    alg: SigningAlg,
+    now: UnixTime,
+    activates_at: UnixTime,
+) -> Result<KeyMaterial, StoreError> {
+    tokio::task::spawn_blocking(move || generate(alg, now, activates_at))
+        .await
+        .map_err(|err| StoreError::Other(err.to_string()))?
+        .map_err(|err| StoreError::Other(err.to_string()))
+}
+
+impl KeyStore for SeaStore {
+    fn key_ring(&self) -> Arc<KeyRing> {
+        self.memory().key_ring()
+    }
+
+    async fn reload_keys(&self) -> Result<Arc<KeyRing>, StoreError> {
+        {
+            let mut last = self.inner.last_forced_key_reload.lock().await;
+            let now = crate::clock::instant();
+            if last.is_some_and(|at| now.duration_since(at) < MIN_FORCED_RELOAD_GAP) {
+                return Ok(self.key_ring());
+            }
+            *last = Some(now);
+        }
+        let materials = self.load_key_materials().await?;
+        self.memory().set_keys(materials)
+    }
+}

@@ -1,0 +1,178 @@
+//! Storage on sea-orm: the only place with database queries.
+//!
+//! `SeaStore` implements the core's traits (`oauth::storage`). Whatever the hot
+//! paths read (clients, locked or disabled users, revocations, signing keys) is
+//! held in memory ([`memory::Memory`]) and reloaded whenever the `state_version`
+//! counter moves, which a background task checks four times a second, so a change
+//! made by any process reaches every replica well within one second.
+//!
+//! The same entities, queries and migrations serve SQLite and PostgreSQL.
+
+mod clients;
+mod connect;
+pub mod entities;
+mod error;
+mod keys;
+mod memory;
+mod tokens;
+mod users;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use sea_orm::sea_query::{Expr, ExprTrait as _};
+use sea_orm::{ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter};
+use tokio::sync::watch;
+
+pub use clients::{ClientSpec, ClientView};
+pub use connect::{connect, migrate};
+pub use keys::KeyView;
+pub use users::{UserChange, UserSpec, UserView};
+
+use self::entities::state_version;
+use self::memory::Memory;
+use crate::oauth::storage::StoreError;
+use crate::tokens::master_key::MasterKey;
+
+pub(crate) use error::classify;
+
+/// How often servers check the database for changes (and that it answers).
+pub const SYNC_INTERVAL: Duration = Duration::from_millis(250);
+
+/// How long a database probe may take before the database counts as down.
+pub const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Connection-pool figures for metrics.
+#[derive(Debug, Clone, Copy)]
+pub struct PoolStats {
+    /// Open connections.
+    pub size: u32,
+    /// Idle connections.
+    pub idle: usize,
+    /// Whether the database answered its latest probe.
+    pub available: bool,
+}
+
+/// The sea-orm store. Cheap to clone.
+#[derive(Clone)]
+pub struct SeaStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    db: DatabaseConnection,
+    database_url: String,
+    memory: Memory,
+    master_key: Option<Arc<MasterKey>>,
+    last_forced_key_reload: tokio::sync::Mutex<Option<std::time::Instant>>,
+}
+
+impl SeaStore {
+    /// Wraps a migrated database. Call [`SeaStore::refresh`] before serving.
+    pub fn new(
+        db: DatabaseConnection,
+        database_url: &str,
+        master_key: Option<Arc<MasterKey>>,
+    ) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                db,
+                database_url: database_url.to_owned(),
+                memory: Memory::default(),
+                master_key,
+                last_forced_key_reload: tokio::sync::Mutex::default(),
+            }),
+        }
+    }
+
+    /// The connection, for management commands.
+    pub fn db(&self) -> &DatabaseConnection {
+        &self.inner.db
+    }
+
+    /// The pool's size and idle connections, and whether the database answered
+    /// its latest probe; for metrics.
+    pub fn pool_stats(&self) -> PoolStats {
+        let db = &self.inner.db;
+        let (size, idle) = match db.get_database_backend() {
+            sea_orm::DbBackend::Postgres => {
+                let pool = db.get_postgres_connection_pool();
+                (pool.size(), pool.num_idle())
+            }
+            _ => {
+                let pool = db.get_sqlite_connection_pool();
+                (pool.size(), pool.num_idle())
+            }
+        };
+        PoolStats {
+            size,
+            idle,
+            available: self.memory().available(),
+        }
+    }
+
+    /// Probes the database and reloads memory if anything changed. Returns an
+    /// error, and marks the database unavailable, when it does not answer.
+    pub async fn refresh(&self) -> Result<(), StoreError> {
+        let outcome = tokio::time::timeout(PROBE_TIMEOUT, self.probe_and_reload())
+            .await
+            .unwrap_or_else(|_| Err(StoreError::Unavailable("database probe timed out".into())));
+        self.inner.memory.set_available(outcome.is_ok());
+        outcome
+    }
+
+    async fn probe_and_reload(&self) -> Result<(), StoreError> {
+        let version = connect::probe(&self.inner.db, &self.inner.database_url).await?;
+        if version != self.inner.memory.version() {
+            self.reload(version).await?;
+        }
+        Ok(())
+    }
+
+    /// Runs [`SeaStore::refresh`] every [`SYNC_INTERVAL`] until `stop` fires,
+    /// publishing whether the database answers on `available`.
+    pub async fn sync_forever(
+        self,
+        available: watch::Sender<bool>,
+        mut stop: watch::Receiver<bool>,
+    ) {
+        let mut ticker = tokio::time::interval(SYNC_INTERVAL);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = ticker.tick() => {}
+                _ = stop.changed() => return,
+            }
+            let result = self.refresh().await;
+            if let Err(err) = &result {
+                tracing::warn!(error = %err, "database check failed");
+            }
+            available.send_if_modified(|up| {
+                let changed = *up != result.is_ok();
+                *up = result.is_ok();
+                changed
+            });
+        }
+    }
+}
+
+/// Bumps the change counter so every server reloads its memory. Runs inside the
+/// transaction of the change it announces.
+pub(crate) async fn bump_version(conn: &impl ConnectionTrait) -> Result<(), StoreError> {
+    state_version::Entity::update_many()
+        .col_expr(
+            state_version::Column::Version,
+            Expr::col(state_version::Column::Version).add(1),
+        )
+        .filter(state_version::Column::Id.eq(1))
+        .exec(conn)
+        .await
+        .map_err(classify)?;
+    Ok(())
+}
+
+impl crate::oauth::storage::Availability for SeaStore {
+    fn database_available(&self) -> bool {
+        self.memory().available()
+    }
+}

@@ -1,0 +1,216 @@
+//! Refresh tokens, opaque access tokens and revocations.
+
+use sea_orm::sea_query::OnConflict;
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter,
+    TransactionTrait,
+};
+
+use super::entities::{access_token, refresh_token, revocation};
+use super::{SeaStore, bump_version, classify};
+use crate::oauth::model::{
+    AccessClaims, NewRefreshToken, OpaqueAccessRecord, RefreshRecord, UnixTime,
+};
+use crate::oauth::scope::ScopeSet;
+use crate::oauth::storage::{AccessTokenStore, RefreshTokenStore, StoreError};
+
+fn scope(text: &str) -> Result<ScopeSet, StoreError> {
+    ScopeSet::parse(text).map_err(|err| StoreError::Other(err.description().to_owned()))
+}
+
+fn refresh_to_domain(row: refresh_token::Model) -> Result<RefreshRecord, StoreError> {
+    Ok(RefreshRecord {
+        scope: scope(&row.scope)?,
+        grant_scope: scope(&row.grant_scope)?,
+        token_hash: row.token_hash,
+        family_id: row.family_id,
+        client_id: row.client_id,
+        user_id: row.user_id,
+        username: row.username,
+        issued_at: row.issued_at,
+        expires_at: row.expires_at,
+        used_at: row.used_at,
+        revoked: row.revoked,
+    })
+}
+
+fn refresh_row(token: &NewRefreshToken) -> refresh_token::ActiveModel {
+    let record = &token.record;
+    refresh_token::ActiveModel {
+        token_hash: Set(record.token_hash.clone()),
+        family_id: Set(record.family_id.clone()),
+        client_id: Set(record.client_id.clone()),
+        user_id: Set(record.user_id.clone()),
+        username: Set(record.username.clone()),
+        scope: Set(record.scope.to_string()),
+        grant_scope: Set(record.grant_scope.to_string()),
+        issued_at: Set(record.issued_at),
+        expires_at: Set(record.expires_at),
+        used_at: Set(None),
+        revoked: Set(false),
+        access_jti: Set(token.access_jti.clone()),
+        access_expires_at: Set(token.access_expires_at),
+    }
+}
+
+/// Inserts revocations, ignoring ones already recorded.
+async fn insert_revocations(
+    conn: &impl ConnectionTrait,
+    revoked: &[(String, UnixTime)],
+) -> Result<(), StoreError> {
+    if revoked.is_empty() {
+        return Ok(());
+    }
+    let rows = revoked
+        .iter()
+        .map(|(jti, expires_at)| revocation::ActiveModel {
+            jti: Set(jti.clone()),
+            expires_at: Set(*expires_at),
+        });
+    revocation::Entity::insert_many(rows)
+        .on_conflict(
+            OnConflict::column(revocation::Column::Jti)
+                .do_nothing()
+                .to_owned(),
+        )
+        .exec_without_returning(conn)
+        .await
+        .map_err(classify)?;
+    Ok(())
+}
+
+impl RefreshTokenStore for SeaStore {
+    async fn insert_refresh(&self, token: &NewRefreshToken) -> Result<(), StoreError> {
+        refresh_row(token)
+            .insert(self.db())
+            .await
+            .map_err(classify)?;
+        Ok(())
+    }
+
+    async fn find_refresh(&self, token_hash: &str) -> Result<Option<RefreshRecord>, StoreError> {
+        refresh_token::Entity::find_by_id(token_hash.to_owned())
+            .one(self.db())
+            .await
+            .map_err(classify)?
+            .map(refresh_to_domain)
+            .transpose()
+    }
+
+    async fn rotate_refresh(
+        &self,
+        used_hash: &str,
+        now: UnixTime,
+        next: &NewRefreshToken,
+    ) -> Result<bool, StoreError> {
+        let txn = self.db().begin().await.map_err(classify)?;
+        // The single-use rule lives in this one conditional UPDATE: of any number
+        // of concurrent requests, on any number of replicas, exactly one sees a
+        // row affected. Writing first also makes SQLite take its write lock at
+        // the start of the transaction, where the busy timeout applies.
+        let marked = refresh_token::Entity::update_many()
+            .col_expr(refresh_token::Column::UsedAt, Some(now).into())
+            .filter(refresh_token::Column::TokenHash.eq(used_hash))
+            .filter(refresh_token::Column::UsedAt.is_null())
+            .filter(refresh_token::Column::Revoked.eq(false))
+            .exec(&txn)
+            .await
+            .map_err(classify)?;
+        if marked.rows_affected != 1 {
+            return Ok(false);
+        }
+        refresh_row(next).insert(&txn).await.map_err(classify)?;
+        txn.commit().await.map_err(classify)?;
+        Ok(true)
+    }
+
+    async fn revoke_family(&self, family_id: &str, now: UnixTime) -> Result<(), StoreError> {
+        let txn = self.db().begin().await.map_err(classify)?;
+        refresh_token::Entity::update_many()
+            .col_expr(refresh_token::Column::Revoked, true.into())
+            .filter(refresh_token::Column::FamilyId.eq(family_id))
+            .exec(&txn)
+            .await
+            .map_err(classify)?;
+        let access: Vec<(String, UnixTime)> = refresh_token::Entity::find()
+            .filter(refresh_token::Column::FamilyId.eq(family_id))
+            .filter(refresh_token::Column::AccessExpiresAt.gt(now))
+            .all(&txn)
+            .await
+            .map_err(classify)?
+            .into_iter()
+            .map(|row| (row.access_jti, row.access_expires_at))
+            .collect();
+        insert_revocations(&txn, &access).await?;
+        bump_version(&txn).await?;
+        txn.commit().await.map_err(classify)?;
+        self.memory().add_revoked(access);
+        Ok(())
+    }
+}
+
+impl AccessTokenStore for SeaStore {
+    async fn insert_opaque(&self, token: &OpaqueAccessRecord) -> Result<(), StoreError> {
+        let claims = &token.claims;
+        access_token::ActiveModel {
+            token_hash: Set(token.token_hash.clone()),
+            jti: Set(claims.jti.clone()),
+            client_id: Set(claims.client_id.clone()),
+            user_id: Set(claims.user_id.clone()),
+            username: Set(claims.username.clone()),
+            scope: Set(claims.scope.to_string()),
+            issuer: Set(claims.iss.clone()),
+            audience: Set(claims.aud.clone()),
+            issued_at: Set(claims.iat),
+            expires_at: Set(claims.exp),
+        }
+        .insert(self.db())
+        .await
+        .map_err(classify)?;
+        Ok(())
+    }
+
+    async fn find_opaque(
+        &self,
+        token_hash: &str,
+    ) -> Result<Option<OpaqueAccessRecord>, StoreError> {
+        let Some(row) = access_token::Entity::find_by_id(token_hash.to_owned())
+            .one(self.db())
+            .await
+            .map_err(classify)?
+        else {
+            return Ok(None);
+        };
+        let claims = AccessClaims {
+            scope: scope(&row.scope)?,
+            sub: row.user_id.clone().unwrap_or_else(|| row.client_id.clone()),
+            jti: row.jti,
+            iss: row.issuer,
+            aud: row.audience,
+            client_id: row.client_id,
+            username: row.username,
+            user_id: row.user_id,
+            iat: row.issued_at,
+            nbf: row.issued_at,
+            exp: row.expires_at,
+        };
+        Ok(Some(OpaqueAccessRecord {
+            token_hash: row.token_hash,
+            claims,
+        }))
+    }
+
+    async fn revoke_access(&self, jti: &str, expires_at: UnixTime) -> Result<(), StoreError> {
+        let revoked = [(jti.to_owned(), expires_at)];
+        let txn = self.db().begin().await.map_err(classify)?;
+        insert_revocations(&txn, &revoked).await?;
+        bump_version(&txn).await?;
+        txn.commit().await.map_err(classify)?;
+        self.memory().add_revoked(revoked);
+        Ok(())
+    }
+
+    fn is_revoked(&self, jti: &str) -> bool {
+        self.memory().is_revoked(jti)
+    }
+}

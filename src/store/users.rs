@@ -1,0 +1,228 @@
+//! Users: the `UserStore` the password grant uses and the management operations
+//! the CLI runs.
+
+use sea_orm::sea_query::{Expr, ExprTrait as _};
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, EntityTrait, QueryFilter,
+    TransactionTrait,
+};
+
+use super::entities::user;
+use super::{SeaStore, bump_version, classify};
+use crate::oauth::model::{UnixTime, User, UserStatus};
+use crate::oauth::storage::{StoreError, UserStore};
+use crate::tokens::secret::new_id;
+
+/// What `user create` asks for.
+#[derive(Debug, Clone)]
+pub struct UserSpec {
+    /// Login name.
+    pub username: String,
+    /// Optional email, also a login.
+    pub email: Option<String>,
+    /// Optional phone, also a login.
+    pub phone: Option<String>,
+    /// Argon2id hash of the password.
+    pub password_hash: String,
+}
+
+/// A change an administrator makes to a user.
+#[derive(Debug, Clone)]
+pub enum UserChange {
+    /// Lock the account.
+    Lock,
+    /// Unlock it and forget past failed logins.
+    Unlock,
+    /// Disable it.
+    Disable,
+    /// Enable it.
+    Enable,
+    /// Require a new password before the next login.
+    ExpirePassword,
+    /// Set a new password (Argon2id hash); clears the expiry and failed logins.
+    SetPassword(String),
+}
+
+/// A user as management commands show it.
+pub type UserView = User;
+
+pub(super) fn status_of(row: &user::Model) -> UserStatus {
+    UserStatus {
+        locked: row.locked,
+        disabled: row.disabled,
+        password_expired: row.password_expired,
+    }
+}
+
+fn to_domain(row: user::Model) -> User {
+    User {
+        status: status_of(&row),
+        id: row.id,
+        username: row.username,
+        email: row.email,
+        phone: row.phone,
+        password_hash: row.password_hash,
+        failed_logins: row.failed_logins,
+    }
+}
+
+fn login_matches(login: &str) -> Condition {
+    Condition::any()
+        .add(user::Column::Username.eq(login))
+        .add(user::Column::Email.eq(login))
+        .add(user::Column::Phone.eq(login))
+}
+
+impl UserStore for SeaStore {
+    async fn find_user_by_login(&self, login: &str) -> Result<Option<User>, StoreError> {
+        let rows = user::Entity::find()
+            .filter(login_matches(login))
+            .all(self.db())
+            .await
+            .map_err(classify)?;
+        // A login could in principle be one user's name and another's email
+        // (creation refuses it, but rows may predate that); the username wins.
+        let rank = |row: &user::Model| {
+            if row.username == login {
+                0
+            } else if row.email.as_deref() == Some(login) {
+                1
+            } else {
+                2
+            }
+        };
+        Ok(rows.into_iter().min_by_key(rank).map(to_domain))
+    }
+
+    async fn record_failed_login(&self, user_id: &str, lock_after: u32) -> Result<(), StoreError> {
+        let txn = self.db().begin().await.map_err(classify)?;
+        user::Entity::update_many()
+            .col_expr(
+                user::Column::FailedLogins,
+                Expr::col(user::Column::FailedLogins).add(1),
+            )
+            .filter(user::Column::Id.eq(user_id))
+            .exec(&txn)
+            .await
+            .map_err(classify)?;
+        let locked = if lock_after > 0 {
+            user::Entity::update_many()
+                .col_expr(user::Column::Locked, true.into())
+                .filter(user::Column::Id.eq(user_id))
+                .filter(user::Column::Locked.eq(false))
+                .filter(user::Column::FailedLogins.gte(i64::from(lock_after)))
+                .exec(&txn)
+                .await
+                .map_err(classify)?
+                .rows_affected
+                > 0
+        } else {
+            false
+        };
+        if locked {
+            bump_version(&txn).await?;
+        }
+        txn.commit().await.map_err(classify)?;
+        if locked {
+            tracing::warn!(user_id, "user locked after too many failed logins");
+            // Make this server's own introspections see the lock at once.
+            let _ = self.refresh().await;
+        }
+        Ok(())
+    }
+
+    async fn reset_failed_logins(&self, user_id: &str) -> Result<(), StoreError> {
+        user::Entity::update_many()
+            .col_expr(user::Column::FailedLogins, 0.into())
+            .filter(user::Column::Id.eq(user_id))
+            .exec(self.db())
+            .await
+            .map_err(classify)?;
+        Ok(())
+    }
+
+    fn user_status(&self, user_id: &str) -> UserStatus {
+        self.memory().user_status(user_id)
+    }
+}
+
+impl SeaStore {
+    /// Creates a user. Usernames, emails and phone numbers share one namespace,
+    /// since any of them logs in: a value already used by anyone is a conflict.
+    pub async fn create_user(&self, spec: UserSpec, now: UnixTime) -> Result<User, StoreError> {
+        let logins: Vec<&str> = [
+            Some(spec.username.as_str()),
+            spec.email.as_deref(),
+            spec.phone.as_deref(),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        let mut taken = Condition::any();
+        for login in &logins {
+            taken = taken.add(login_matches(login));
+        }
+        let txn = self.db().begin().await.map_err(classify)?;
+        if user::Entity::find()
+            .filter(taken)
+            .one(&txn)
+            .await
+            .map_err(classify)?
+            .is_some()
+        {
+            return Err(StoreError::Conflict(
+                "a user with this username, email or phone already exists".into(),
+            ));
+        }
+        let row = user::ActiveModel {
+            id: Set(new_id()),
+            username: Set(spec.username),
+            email: Set(spec.email),
+            phone: Set(spec.phone),
+            password_hash: Set(spec.password_hash),
+            locked: Set(false),
+            disabled: Set(false),
+            password_expired: Set(false),
+            failed_logins: Set(0),
+            created_at: Set(now),
+        }
+        .insert(&txn)
+        .await
+        .map_err(classify)?;
+        txn.commit().await.map_err(classify)?;
+        Ok(to_domain(row))
+    }
+
+    /// Applies an administrator's change to the user `login` names. `Ok(None)` if
+    /// there is no such user.
+    pub async fn change_user(
+        &self,
+        login: &str,
+        change: UserChange,
+    ) -> Result<Option<User>, StoreError> {
+        let Some(user) = self.find_user_by_login(login).await? else {
+            return Ok(None);
+        };
+        let update = user::Entity::update_many().filter(user::Column::Id.eq(user.id.as_str()));
+        let update = match change {
+            UserChange::Lock => update.col_expr(user::Column::Locked, true.into()),
+            UserChange::Unlock => update
+                .col_expr(user::Column::Locked, false.into())
+                .col_expr(user::Column::FailedLogins, 0.into()),
+            UserChange::Disable => update.col_expr(user::Column::Disabled, true.into()),
+            UserChange::Enable => update.col_expr(user::Column::Disabled, false.into()),
+            UserChange::ExpirePassword => {
+                update.col_expr(user::Column::PasswordExpired, true.into())
+            }
+            UserChange::SetPassword(hash) => update
+                .col_expr(user::Column::PasswordHash, hash.into())
+                .col_expr(user::Column::PasswordExpired, false.into())
+                .col_expr(user::Column::FailedLogins, 0.into()),
+        };
+        let txn = self.db().begin().await.map_err(classify)?;
+        update.exec(&txn).await.map_err(classify)?;
+        bump_version(&txn).await?;
+        txn.commit().await.map_err(classify)?;
+        self.find_user_by_login(&user.username).await
+    }
+}

@@ -1,0 +1,10 @@
+//! Token formats and key material: JWTs (RFC 9068), opaque tokens, the signing
+//! key ring, client secrets and user passwords. Knows nothing of the protocol's
+//! rules or of storage.
+
+pub mod jwt;
+pub mod keys;
+pub mod master_key;
+pub mod opaque;
+pub mod password;
+pub mod secret;

@@ -1,0 +1,26 @@
+//! Opaque access tokens (`--token-format opaque`): random values the server
+//! stores only as hashes.
+
+use super::secret::{hash_secret, new_secret};
+
+/// A freshly minted opaque token and the hash under which it is stored.
+#[derive(Debug)]
+pub struct OpaqueToken {
+    /// The value handed to the client, once.
+    pub value: String,
+    /// What the database keeps.
+    pub hash: String,
+}
+
+/// Mints a 256-bit opaque token.
+pub fn mint() -> OpaqueToken {
+    let value = new_secret();
+    let hash = hash_secret(&value);
+    OpaqueToken { value, hash }
+}
+
+/// Whether `token` has the shape of a JWT rather than of an opaque token: opaque
+/// tokens use the URL-safe alphabet, which has no dots.
+pub fn looks_like_jwt(token: &str) -> bool {
+    token.bytes().filter(|&b| b == b'.').count() == 2
+}

@@ -1,0 +1,96 @@
+//! Server-generated secrets: client secrets, refresh and opaque tokens, ids.
+//!
+//! They carry 256 bits of entropy, so a fast hash (SHA-256) is the right storage
+//! for them: nobody can brute-force the preimage. Argon2 is for human passwords.
+
+use std::fmt;
+
+use aws_lc_rs::digest;
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use rand::RngCore as _;
+use subtle::ConstantTimeEq as _;
+
+/// A value that must never reach a log: `Debug` prints `[redacted]`.
+#[derive(Clone, PartialEq, Eq, Default)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a secret value.
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    /// The value itself; call it only where the value is used, never to log it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+/// `bytes` random bytes from a CSPRNG, in the URL-safe base64 alphabet without
+/// padding (letters, digits, `-`, `_`), so it needs no escaping anywhere.
+pub fn random_urlsafe(bytes: usize) -> String {
+    let mut buf = vec![0u8; bytes];
+    rand::rng().fill_bytes(&mut buf);
+    URL_SAFE_NO_PAD.encode(buf)
+}
+
+/// A new client secret, refresh token or opaque access token: 256 bits.
+pub fn new_secret() -> String {
+    random_urlsafe(32)
+}
+
+/// A new identifier (client id, user id, jti, family id): 128 bits.
+pub fn new_id() -> String {
+    random_urlsafe(16)
+}
+
+/// The stored form of a secret or token: SHA-256, URL-safe base64.
+pub fn hash_secret(value: &str) -> String {
+    URL_SAFE_NO_PAD.encode(digest::digest(&digest::SHA256, value.as_bytes()))
+}
+
+/// Whether `presented` hashes to `stored_hash`, compared in constant time.
+pub fn secret_matches(presented: &str, stored_hash: &str) -> bool {
+    hash_secret(presented)
+        .as_bytes()
+        .ct_eq(stored_hash.as_bytes())
+        .into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn new_secrets_carry_256_bits_in_the_urlsafe_alphabet() {
+        let secret = new_secret();
+        assert_eq!(secret.len(), 43);
+        assert!(
+            secret
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        );
+        assert_ne!(secret, new_secret());
+    }
+
+    #[test]
+    fn a_secret_matches_only_its_own_hash() {
+        let secret = new_secret();
+        let stored = hash_secret(&secret);
+        assert!(secret_matches(&secret, &stored));
+        assert!(!secret_matches(&new_secret(), &stored));
+        assert!(!stored.contains(&secret));
+    }
+
+    #[test]
+    fn debug_never_shows_a_secret() {
+        assert_eq!(format!("{:?}", Secret::new("hunter2")), "[redacted]");
+    }
+}
