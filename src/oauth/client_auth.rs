@@ -19,43 +19,48 @@ pub struct ClientCredentials {
 /// Authenticates the caller. A confidential client must present its secret; a
 /// public client (RFC 6749 §2.1) presents its id alone. Every failure is the same
 /// `invalid_client`, so the answer does not reveal which client ids exist.
-pub fn authenticate(
+pub async fn authenticate(
     store: &impl ClientStore,
     credentials: &ClientCredentials,
 ) -> Result<Arc<Client>, OAuthError> {
     if credentials.client_id.is_empty() {
         return Err(OAuthError::InvalidClient);
     }
-    let client = store
-        .client(&credentials.client_id)
-        .ok_or(OAuthError::InvalidClient)?;
+    let id = &credentials.client_id;
+    let client = store.client(id).await?.ok_or(OAuthError::InvalidClient)?;
+    if presents_valid_credentials(&client, credentials) {
+        return Ok(client);
+    }
+    // Memory may predate a secret rotation or an enable; the database decides.
+    match store.reload_client(id).await? {
+        Some(fresh) if presents_valid_credentials(&fresh, credentials) => Ok(fresh),
+        _ => Err(OAuthError::InvalidClient),
+    }
+}
+
+fn presents_valid_credentials(client: &Client, credentials: &ClientCredentials) -> bool {
     if !client.enabled {
-        return Err(OAuthError::InvalidClient);
+        return false;
     }
     let presented = credentials
         .client_secret
         .as_ref()
         .map(Secret::expose)
         .filter(|secret| !secret.is_empty());
-    let authenticated = match (client.secret_hash.as_deref(), presented) {
+    match (client.secret_hash.as_deref(), presented) {
         (None, None) => true,
         (Some(stored), Some(secret)) => secret_matches(secret, stored),
         (None, Some(_)) | (Some(_), None) => false,
-    };
-    if authenticated {
-        Ok(client)
-    } else {
-        Err(OAuthError::InvalidClient)
     }
 }
 
 /// Authenticates a caller that must be confidential: introspection (RFC 7662 §2.1)
 /// is for resource servers, which hold a secret.
-pub fn authenticate_confidential(
+pub async fn authenticate_confidential(
     store: &impl ClientStore,
     credentials: &ClientCredentials,
 ) -> Result<Arc<Client>, OAuthError> {
-    let client = authenticate(store, credentials)?;
+    let client = authenticate(store, credentials).await?;
     if client.is_public() {
         return Err(OAuthError::InvalidClient);
     }

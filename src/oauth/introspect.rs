@@ -65,24 +65,27 @@ pub async fn introspect<S: Stores>(
     token_type_hint: Option<&str>,
     now: UnixTime,
 ) -> Result<Introspection, OAuthError> {
-    authenticate_confidential(&core.store, caller)?;
+    authenticate_confidential(&core.store, caller).await?;
     if token.is_empty() {
         return Err(OAuthError::missing_parameter("token"));
     }
     if looks_like_jwt(token) {
         let claims = verify_jwt(core, token).await;
-        return Ok(claims.map_or(Introspection::Inactive, |c| access_answer(core, c, now)));
+        return match claims {
+            Some(claims) => access_answer(core, claims, now).await,
+            None => Ok(Introspection::Inactive),
+        };
     }
     let hash = hash_secret(token);
     let refresh_first = token_type_hint == Some(REFRESH_TOKEN);
     if refresh_first && let Some(record) = core.store.find_refresh(&hash).await? {
-        return Ok(refresh_answer(core, &record, now));
+        return refresh_answer(core, &record, now).await;
     }
     if let Some(record) = core.store.find_opaque(&hash).await? {
-        return Ok(access_answer(core, record.claims, now));
+        return access_answer(core, record.claims, now).await;
     }
     if !refresh_first && let Some(record) = core.store.find_refresh(&hash).await? {
-        return Ok(refresh_answer(core, &record, now));
+        return refresh_answer(core, &record, now).await;
     }
     Ok(Introspection::Inactive)
 }
@@ -103,16 +106,20 @@ pub(crate) async fn verify_jwt<S: Stores>(core: &Core<S>, token: &str) -> Option
 
 /// Whether an access token is active at `now` (SPEC §5): in its lifetime, not
 /// revoked, and its client and user still allowed.
-fn access_answer<S: Stores>(core: &Core<S>, claims: AccessClaims, now: UnixTime) -> Introspection {
+async fn access_answer<S: Stores>(
+    core: &Core<S>,
+    claims: AccessClaims,
+    now: UnixTime,
+) -> Result<Introspection, OAuthError> {
     let active = claims.exp > now
         && claims.nbf <= now
         && !core.store.is_revoked(&claims.jti)
-        && client_enabled(core, &claims.client_id)
-        && user_allowed(core, claims.user_id.as_deref());
+        && user_allowed(core, claims.user_id.as_deref())
+        && client_enabled(core, &claims.client_id).await?;
     if !active {
-        return Introspection::Inactive;
+        return Ok(Introspection::Inactive);
     }
-    Introspection::Active(Box::new(ActiveToken {
+    Ok(Introspection::Active(Box::new(ActiveToken {
         scope: claims.scope.to_string(),
         client_id: claims.client_id,
         username: claims.username,
@@ -124,23 +131,23 @@ fn access_answer<S: Stores>(core: &Core<S>, claims: AccessClaims, now: UnixTime)
         aud: Some(claims.aud),
         iss: claims.iss,
         jti: Some(claims.jti),
-    }))
+    })))
 }
 
-fn refresh_answer<S: Stores>(
+async fn refresh_answer<S: Stores>(
     core: &Core<S>,
     record: &RefreshRecord,
     now: UnixTime,
-) -> Introspection {
+) -> Result<Introspection, OAuthError> {
     let active = !record.revoked
         && record.used_at.is_none()
         && record.expires_at > now
-        && client_enabled(core, &record.client_id)
-        && user_allowed(core, record.user_id.as_deref());
+        && user_allowed(core, record.user_id.as_deref())
+        && client_enabled(core, &record.client_id).await?;
     if !active {
-        return Introspection::Inactive;
+        return Ok(Introspection::Inactive);
     }
-    Introspection::Active(Box::new(ActiveToken {
+    Ok(Introspection::Active(Box::new(ActiveToken {
         scope: record.scope.to_string(),
         client_id: record.client_id.clone(),
         username: record.username.clone(),
@@ -155,13 +162,12 @@ fn refresh_answer<S: Stores>(
         aud: None,
         iss: core.policy.issuer.clone(),
         jti: None,
-    }))
+    })))
 }
 
-fn client_enabled<S: Stores>(core: &Core<S>, client_id: &str) -> bool {
-    core.store
-        .client(client_id)
-        .is_some_and(|client| client.enabled)
+async fn client_enabled<S: Stores>(core: &Core<S>, client_id: &str) -> Result<bool, OAuthError> {
+    let client = core.store.client(client_id).await?;
+    Ok(client.is_some_and(|client| client.enabled))
 }
 
 fn user_allowed<S: Stores>(core: &Core<S>, user_id: Option<&str>) -> bool {

@@ -24,7 +24,7 @@ pub async fn revoke<S: Stores>(
     token_type_hint: Option<&str>,
     now: UnixTime,
 ) -> Result<(), OAuthError> {
-    let client = authenticate(&core.store, caller)?;
+    let client = authenticate(&core.store, caller).await?;
     if token.is_empty() {
         return Err(OAuthError::missing_parameter("token"));
     }

@@ -32,9 +32,19 @@ pub trait Availability: Send + Sync {
 
 /// Registered clients.
 pub trait ClientStore: Send + Sync {
-    /// The client with this id, if any. May answer from a cache that is at most a
-    /// second behind the database.
-    fn client(&self, client_id: &str) -> Option<Arc<Client>>;
+    /// The client with this id, if any: from memory (at most a second behind the
+    /// database), or from the database for a client memory does not hold yet.
+    fn client(
+        &self,
+        client_id: &str,
+    ) -> impl Future<Output = Result<Option<Arc<Client>>, StoreError>> + Send;
+
+    /// The client as the database has it now, refreshing memory; used when a
+    /// presented secret does not match memory, which may predate a rotation.
+    fn reload_client(
+        &self,
+        client_id: &str,
+    ) -> impl Future<Output = Result<Option<Arc<Client>>, StoreError>> + Send;
 }
 
 /// Resource owners for the password grant.

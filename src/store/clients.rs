@@ -71,8 +71,25 @@ fn to_view(row: client::Model, secret: Option<String>) -> Result<ClientView, Sto
 }
 
 impl ClientStore for SeaStore {
-    fn client(&self, client_id: &str) -> Option<Arc<Client>> {
-        self.memory().client(client_id)
+    async fn client(&self, client_id: &str) -> Result<Option<Arc<Client>>, StoreError> {
+        match self.memory().client(client_id) {
+            Some(client) => Ok(Some(client)),
+            None => self.reload_client(client_id).await,
+        }
+    }
+
+    async fn reload_client(&self, client_id: &str) -> Result<Option<Arc<Client>>, StoreError> {
+        let row = client::Entity::find_by_id(client_id.to_owned())
+            .one(self.db())
+            .await
+            .map_err(classify)?;
+        let client = row
+            .map(to_domain)
+            .transpose()
+            .map_err(StoreError::Other)?
+            .map(Arc::new);
+        self.memory().put_client(client_id, client.clone());
+        Ok(client)
     }
 }
 

@@ -48,7 +48,7 @@ pub async fn issue_token<S: Stores>(
     if !core.store.database_available() {
         return Err(OAuthError::TemporarilyUnavailable);
     }
-    let client = authenticate(&core.store, &request.client)?;
+    let client = authenticate(&core.store, &request.client).await?;
     let grant: GrantType = request
         .grant_type
         .parse()
