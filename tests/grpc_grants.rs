@@ -10,14 +10,18 @@ use oauthd::grpc::pb;
 fn jwt_claims(token: &str) -> serde_json::Value {
     use base64::Engine as _;
     let payload = token.split('.').nth(1).unwrap();
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).unwrap();
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .unwrap();
     serde_json::from_slice(&bytes).unwrap()
 }
 
 fn jwt_header(token: &str) -> serde_json::Value {
     use base64::Engine as _;
     let header = token.split('.').next().unwrap();
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(header).unwrap();
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(header)
+        .unwrap();
     serde_json::from_slice(&bytes).unwrap()
 }
 
@@ -26,7 +30,13 @@ async fn client_credentials_issues_an_rfc9068_jwt_without_refresh_token() {
     let db = TestDb::new();
     let server = Server::start(&db);
     let client = create_full_client(&db.url);
-    let token = server.grpc().await.issue_token(client_credentials_request(&client)).await.unwrap().into_inner();
+    let token = server
+        .grpc()
+        .await
+        .issue_token(client_credentials_request(&client))
+        .await
+        .unwrap()
+        .into_inner();
     assert_eq!(token.token_type, "Bearer");
     assert_eq!(token.expires_in, 3600);
     assert_eq!(token.refresh_token, None);
@@ -38,7 +48,17 @@ async fn client_credentials_issues_an_rfc9068_jwt_without_refresh_token() {
     assert_eq!(header["alg"], "ES256");
     assert!(header["kid"].is_string());
     let claims = jwt_claims(&token.access_token);
-    for claim in ["iss", "sub", "aud", "exp", "iat", "nbf", "jti", "client_id", "scope"] {
+    for claim in [
+        "iss",
+        "sub",
+        "aud",
+        "exp",
+        "iat",
+        "nbf",
+        "jti",
+        "client_id",
+        "scope",
+    ] {
         assert!(!claims[claim].is_null(), "missing {claim}");
     }
     assert_eq!(claims["sub"], client.id.as_str());
@@ -51,10 +71,19 @@ async fn password_grant_accepts_username_email_or_phone_and_returns_a_refresh_to
     let db = TestDb::new();
     let server = Server::start(&db);
     let client = create_full_client(&db.url);
-    let user = create_user(&db.url, "dana", "s3cret-pass", &["--email", "dana@example.com", "--phone", "+15550100"]);
+    let user = create_user(
+        &db.url,
+        "dana",
+        "s3cret-pass",
+        &["--email", "dana@example.com", "--phone", "+15550100"],
+    );
     let mut grpc = server.grpc().await;
     for login in ["dana", "dana@example.com", "+15550100"] {
-        let token = grpc.issue_token(password_request(&client, login, "s3cret-pass")).await.unwrap().into_inner();
+        let token = grpc
+            .issue_token(password_request(&client, login, "s3cret-pass"))
+            .await
+            .unwrap()
+            .into_inner();
         assert!(token.refresh_token.is_some());
         let claims = jwt_claims(&token.access_token);
         assert_eq!(claims["sub"], user["id"]);
@@ -68,7 +97,12 @@ async fn password_grant_gives_no_refresh_token_unless_the_client_may_refresh() {
     let server = Server::start(&db);
     let client = create_client(&db.url, &["--grant-types", "password"]);
     create_user(&db.url, "erin", "pw-123456", &[]);
-    let token = server.grpc().await.issue_token(password_request(&client, "erin", "pw-123456")).await.unwrap();
+    let token = server
+        .grpc()
+        .await
+        .issue_token(password_request(&client, "erin", "pw-123456"))
+        .await
+        .unwrap();
     assert_eq!(token.into_inner().refresh_token, None);
 }
 
@@ -127,10 +161,19 @@ async fn refresh_works_through_both_rpcs_and_may_narrow_but_never_widen() {
 async fn requested_scopes_must_be_a_subset_and_the_client_ttl_applies() {
     let db = TestDb::new();
     let server = Server::start(&db);
-    let client = create_client(&db.url, &["--scopes", "read write", "--access-token-ttl", "120"]);
+    let client = create_client(
+        &db.url,
+        &["--scopes", "read write", "--access-token-ttl", "120"],
+    );
     let mut request = client_credentials_request(&client);
     request.scope = Some("write".into());
-    let token = server.grpc().await.issue_token(request).await.unwrap().into_inner();
+    let token = server
+        .grpc()
+        .await
+        .issue_token(request)
+        .await
+        .unwrap()
+        .into_inner();
     assert_eq!(token.scope, "write");
     assert_eq!(token.expires_in, 120);
 }
@@ -139,10 +182,18 @@ async fn requested_scopes_must_be_a_subset_and_the_client_ttl_applies() {
 async fn public_clients_authenticate_with_their_id_alone() {
     let db = TestDb::new();
     let server = Server::start(&db);
-    let client = create_client(&db.url, &["--public", "--grant-types", "password,refresh_token"]);
+    let client = create_client(
+        &db.url,
+        &["--public", "--grant-types", "password,refresh_token"],
+    );
     assert!(client.secret.is_none());
     create_user(&db.url, "gina", "pw-123456", &[]);
-    let token = server.grpc().await.issue_token(password_request(&client, "gina", "pw-123456")).await.unwrap();
+    let token = server
+        .grpc()
+        .await
+        .issue_token(password_request(&client, "gina", "pw-123456"))
+        .await
+        .unwrap();
     assert!(token.into_inner().refresh_token.is_some());
 }
 
@@ -158,14 +209,22 @@ async fn every_signing_algorithm_and_the_opaque_format_issue_introspectable_toke
         let server = Server::start_with(&db, args);
         let client = create_full_client(&db.url);
         let mut grpc = server.grpc().await;
-        let token = grpc.issue_token(client_credentials_request(&client)).await.unwrap().into_inner();
+        let token = grpc
+            .issue_token(client_credentials_request(&client))
+            .await
+            .unwrap()
+            .into_inner();
         if args[0] == "--signing-alg" {
             assert_eq!(jwt_header(&token.access_token)["alg"], args[1]);
         } else {
             assert!(!token.access_token.contains('.'));
             assert!(token.access_token.len() >= 43);
         }
-        let answer = grpc.introspect(introspect_request(&client, &token.access_token)).await.unwrap().into_inner();
+        let answer = grpc
+            .introspect(introspect_request(&client, &token.access_token))
+            .await
+            .unwrap()
+            .into_inner();
         assert!(answer.active, "{args:?}");
         assert_eq!(answer.client_id.as_deref(), Some(client.id.as_str()));
     }

@@ -81,7 +81,10 @@ impl Memory {
 
     /// Updates one client (or forgets it) between full reloads.
     pub(super) fn put_client(&self, client_id: &str, client: Option<Arc<Client>>) {
-        let mut clients = self.clients.write().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut clients = self
+            .clients
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         let map = Arc::make_mut(&mut clients);
         match client {
             Some(client) => map.insert(client_id.to_owned(), client),

@@ -3,7 +3,10 @@
 //! `oauthd` binary started on port 0 with the bound addresses read from its log,
 //! and clients for gRPC, HTTP and the CLI.
 
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+#![allow(dead_code, unreachable_pub, clippy::unwrap_used, clippy::expect_used)]
+// The harness measures wall-clock time for its own timeouts; the rule that only
+// clock.rs reads the clock is about the server.
+#![allow(clippy::disallowed_methods)]
 
 use std::io::{BufRead as _, BufReader, Write as _};
 use std::net::SocketAddr;
@@ -48,7 +51,12 @@ impl TestDb {
     }
 
     fn postgres(server: &str) -> Self {
-        let name = format!("oauthd_test_{}", oauthd::tokens::secret::new_id().to_lowercase().replace(['-', '_'], ""));
+        let name = format!(
+            "oauthd_test_{}",
+            oauthd::tokens::secret::new_id()
+                .to_lowercase()
+                .replace(['-', '_'], "")
+        );
         run_postgres(server, &format!("CREATE DATABASE {name}"));
         let base = server.rsplit_once('/').map_or(server, |(base, _)| base);
         Self {
@@ -67,7 +75,10 @@ impl TestDb {
 impl Drop for TestDb {
     fn drop(&mut self) {
         if let Some((server, name)) = &self.postgres {
-            run_postgres(server, &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
+            run_postgres(
+                server,
+                &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+            );
         }
     }
 }
@@ -78,7 +89,10 @@ fn run_postgres(server: &str, statement: &str) {
     let server = server.to_owned();
     let statement = statement.to_owned();
     std::thread::spawn(move || {
-        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
         runtime.block_on(async {
             use sea_orm::ConnectionTrait as _;
             let db = sea_orm::Database::connect(&server)
@@ -108,7 +122,13 @@ impl Server {
 
     pub fn start_with(db: &TestDb, args: &[&str]) -> Self {
         let mut child = Command::new(BIN)
-            .args(["serve", "--http-addr", "127.0.0.1:0", "--grpc-addr", "127.0.0.1:0"])
+            .args([
+                "serve",
+                "--http-addr",
+                "127.0.0.1:0",
+                "--grpc-addr",
+                "127.0.0.1:0",
+            ])
             .args(["--database-url", &db.url])
             .args(args)
             .env("RUST_LOG", "info")
@@ -125,9 +145,13 @@ impl Server {
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines() {
                 let Ok(line) = line else { break };
-                for (marker, kind) in [("gRPC listening on ", "grpc"), ("HTTP listening on ", "http")] {
+                for (marker, kind) in [
+                    ("gRPC listening on ", "grpc"),
+                    ("HTTP listening on ", "http"),
+                ] {
                     if let Some(rest) = line.split(marker).nth(1) {
-                        let addr: SocketAddr = rest.split_whitespace().next().unwrap().parse().unwrap();
+                        let addr: SocketAddr =
+                            rest.split_whitespace().next().unwrap().parse().unwrap();
                         let _ = addr_tx.send((kind, addr));
                     }
                 }
@@ -157,11 +181,17 @@ impl Server {
     }
 
     pub async fn grpc(&self) -> TokenServiceClient<Channel> {
-        TokenServiceClient::connect(format!("http://{}", self.grpc_addr)).await.unwrap()
+        TokenServiceClient::connect(format!("http://{}", self.grpc_addr))
+            .await
+            .unwrap()
     }
 
     pub async fn channel(&self) -> Channel {
-        Channel::from_shared(format!("http://{}", self.grpc_addr)).unwrap().connect().await.unwrap()
+        Channel::from_shared(format!("http://{}", self.grpc_addr))
+            .unwrap()
+            .connect()
+            .await
+            .unwrap()
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -179,13 +209,19 @@ impl Server {
 
     /// Sends SIGTERM and waits for the exit status.
     pub fn terminate(mut self) -> std::process::ExitStatus {
-        Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status().unwrap();
+        Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             if let Some(status) = self.child.try_wait().unwrap() {
                 return status;
             }
-            assert!(Instant::now() < deadline, "server did not exit after SIGTERM");
+            assert!(
+                Instant::now() < deadline,
+                "server did not exit after SIGTERM"
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
     }
@@ -241,11 +277,17 @@ pub struct TestClient {
 
 impl TestClient {
     pub fn credentials(&self) -> Option<pb::ClientCredentials> {
-        Some(pb::ClientCredentials { client_id: self.id.clone(), client_secret: self.secret.clone() })
+        Some(pb::ClientCredentials {
+            client_id: self.id.clone(),
+            client_secret: self.secret.clone(),
+        })
     }
 
     pub fn with_secret(&self, secret: &str) -> Option<pb::ClientCredentials> {
-        Some(pb::ClientCredentials { client_id: self.id.clone(), client_secret: Some(secret.to_owned()) })
+        Some(pb::ClientCredentials {
+            client_id: self.id.clone(),
+            client_secret: Some(secret.to_owned()),
+        })
     }
 }
 
@@ -263,7 +305,12 @@ pub fn create_client(database_url: &str, extra: &[&str]) -> TestClient {
 pub fn create_full_client(database_url: &str) -> TestClient {
     create_client(
         database_url,
-        &["--grant-types", "client_credentials,password,refresh_token", "--scopes", "read write"],
+        &[
+            "--grant-types",
+            "client_credentials,password,refresh_token",
+            "--scopes",
+            "read write",
+        ],
     )
 }
 
@@ -273,7 +320,11 @@ pub fn create_user(database_url: &str, username: &str, password: &str, extra: &[
     cli_with_stdin(database_url, &args, Some(&format!("{password}\n")))
 }
 
-pub fn password_request(client: &TestClient, username: &str, password: &str) -> pb::IssueTokenRequest {
+pub fn password_request(
+    client: &TestClient,
+    username: &str,
+    password: &str,
+) -> pb::IssueTokenRequest {
     pb::IssueTokenRequest {
         client: client.credentials(),
         grant_type: "password".into(),
@@ -292,13 +343,19 @@ pub fn client_credentials_request(client: &TestClient) -> pb::IssueTokenRequest 
 }
 
 pub fn introspect_request(caller: &TestClient, token: &str) -> pb::IntrospectRequest {
-    pb::IntrospectRequest { client: caller.credentials(), token: token.into(), token_type_hint: None }
+    pb::IntrospectRequest {
+        client: caller.credentials(),
+        token: token.into(),
+        token_type_hint: None,
+    }
 }
 
 /// The OAuth error a failed RPC carried: (gRPC code, ErrorInfo reason, description).
 pub fn oauth_error(status: &tonic::Status) -> (tonic::Code, String, String) {
     use tonic_types::StatusExt as _;
-    let info = status.get_details_error_info().expect("status carries google.rpc.ErrorInfo");
+    let info = status
+        .get_details_error_info()
+        .expect("status carries google.rpc.ErrorInfo");
     assert_eq!(info.domain, "oauthd");
     (status.code(), info.reason, status.message().to_owned())
 }

@@ -1,0 +1,97 @@
+//! Architecture invariants, checked as tests (README, "Architecture").
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::{Path, PathBuf};
+
+fn rust_files(dir: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            files.extend(rust_files(&path));
+        } else if path.extension().is_some_and(|ext| ext == "rs") {
+            files.push(path);
+        }
+    }
+    files
+}
+
+/// The file without its comment lines: the invariants are about code, and the
+/// comments are free to name what the code avoids.
+fn code_lines(file: &Path) -> String {
+    std::fs::read_to_string(file)
+        .unwrap()
+        .lines()
+        .filter(|line| !line.trim_start().starts_with("//"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+#[test]
+fn the_protocol_core_imports_no_transport_and_no_database() {
+    for file in rust_files(&root().join("src/oauth")) {
+        let code = code_lines(&file);
+        for forbidden in [
+            "tonic::",
+            "axum::",
+            "sea_orm::",
+            "hyper::",
+            "std::fs",
+            "tokio::net",
+        ] {
+            assert!(
+                !code.contains(forbidden),
+                "{} uses {forbidden}",
+                file.display()
+            );
+        }
+    }
+}
+
+#[test]
+fn only_the_store_and_the_migrations_touch_the_database() {
+    for file in rust_files(&root().join("src")) {
+        let relative = file
+            .strip_prefix(root())
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
+        if relative.starts_with("src/store/") {
+            continue;
+        }
+        let code = code_lines(&file);
+        assert!(
+            !code.contains("sea_orm"),
+            "{relative} uses sea_orm outside src/store"
+        );
+        for sql in ["SELECT ", "UPDATE ", "INSERT INTO", "DELETE FROM"] {
+            assert!(!code.contains(sql), "{relative} contains SQL ({sql})");
+        }
+    }
+}
+
+#[test]
+fn nothing_but_the_server_depends_on_the_http_shim() {
+    for file in rust_files(&root().join("src")) {
+        let relative = file
+            .strip_prefix(root())
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
+        if relative.starts_with("src/http/")
+            || relative == "src/server.rs"
+            || relative == "src/lib.rs"
+        {
+            continue;
+        }
+        assert!(
+            !code_lines(&file).contains("crate::http"),
+            "{relative} depends on the HTTP shim"
+        );
+    }
+}

@@ -1,0 +1,233 @@
+//! The management CLI (SPEC §3): JSON on stdout, one line on stderr and a
+//! non-zero exit on failure, fresh databases, and a running server seeing changes.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+
+#[test]
+fn client_create_defaults_to_client_credentials_and_a_urlsafe_secret() {
+    let db = TestDb::new();
+    let created = cli(&db.url, &["client", "create", "--name", "billing"]);
+    assert_eq!(
+        created["grant_types"],
+        serde_json::json!(["client_credentials"])
+    );
+    assert_eq!(created["scopes"], serde_json::json!([]));
+    let secret = created["client_secret"].as_str().unwrap();
+    assert!(secret.len() >= 43, "at least 256 bits");
+    assert!(
+        secret
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    );
+
+    let id = created["client_id"].as_str().unwrap();
+    let shown = cli(&db.url, &["client", "show", id]);
+    assert_eq!(shown["name"], "billing");
+    assert!(
+        shown.get("client_secret").is_none(),
+        "the secret is shown once only"
+    );
+    let listed = cli(&db.url, &["client", "list"]);
+    assert_eq!(listed.as_array().unwrap().len(), 1);
+}
+
+#[test]
+fn global_settings_go_before_or_after_the_subcommand() {
+    let db = TestDb::new();
+    let output = std::process::Command::new(BIN)
+        .args(["--database-url", &db.url, "client", "list"])
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    assert_eq!(
+        serde_json::from_slice::<serde_json::Value>(&output.stdout).unwrap(),
+        serde_json::json!([])
+    );
+    assert_eq!(cli(&db.url, &["migrate"])["migrated"], true);
+}
+
+#[test]
+fn failures_exit_non_zero_with_one_line_on_stderr() {
+    let db = TestDb::new();
+    for args in [
+        &["client", "show", "nope"][..],
+        &["client", "disable", "nope"],
+        &["user", "lock", "nobody"],
+        &[
+            "client",
+            "create",
+            "--name",
+            "x",
+            "--grant-types",
+            "implicit",
+        ],
+        &["client", "create", "--name", "x", "--public"],
+    ] {
+        let output = cli_output(&db.url, args, None);
+        assert!(!output.status.success(), "{args:?}");
+        assert!(output.stdout.is_empty(), "{args:?}");
+        let stderr = String::from_utf8(output.stderr).unwrap();
+        assert_eq!(stderr.trim_end().lines().count(), 1, "{args:?}: {stderr}");
+    }
+    create_user(
+        &db.url,
+        "taken",
+        "pw-123456",
+        &["--email", "taken@example.com"],
+    );
+    let duplicate = cli_output(
+        &db.url,
+        &[
+            "user",
+            "create",
+            "--username",
+            "taken@example.com",
+            "--password-stdin",
+        ],
+        Some("pw\n"),
+    );
+    assert!(
+        !duplicate.status.success(),
+        "a login already used as an email is refused"
+    );
+}
+
+#[tokio::test]
+async fn password_stdin_drops_exactly_one_trailing_newline() {
+    let db = TestDb::new();
+    let server = Server::start(&db);
+    let client = create_full_client(&db.url);
+    cli_with_stdin(
+        &db.url,
+        &["user", "create", "--username", "nina", "--password-stdin"],
+        Some("two words\n"),
+    );
+    let mut grpc = server.grpc().await;
+    grpc.issue_token(password_request(&client, "nina", "two words"))
+        .await
+        .unwrap();
+    grpc.issue_token(password_request(&client, "nina", "two words\n"))
+        .await
+        .unwrap_err();
+
+    cli_with_stdin(
+        &db.url,
+        &["user", "set-password", "nina", "--password-stdin"],
+        Some("new one\n\n"),
+    );
+    grpc.issue_token(password_request(&client, "nina", "new one\n"))
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn rotate_secret_replaces_the_secret_on_a_running_server() {
+    let db = TestDb::new();
+    let server = Server::start(&db);
+    let client = create_full_client(&db.url);
+    let mut grpc = server.grpc().await;
+    grpc.issue_token(client_credentials_request(&client))
+        .await
+        .unwrap();
+
+    let rotated = cli(&db.url, &["client", "rotate-secret", &client.id]);
+    let new_secret = rotated["client_secret"].as_str().unwrap().to_owned();
+    assert_ne!(Some(new_secret.clone()), client.secret);
+    let fresh = TestClient {
+        id: client.id.clone(),
+        secret: Some(new_secret),
+    };
+    grpc.issue_token(client_credentials_request(&fresh))
+        .await
+        .unwrap();
+    let old_refused = eventually(Duration::from_secs(1), || {
+        let mut grpc = grpc.clone();
+        let request = client_credentials_request(&client);
+        async move { grpc.issue_token(request).await.is_err() }
+    })
+    .await;
+    assert!(old_refused, "the old secret still works after a second");
+}
+
+#[tokio::test]
+async fn keys_list_and_rotate() {
+    let db = TestDb::new();
+    let server = Server::start_with(&db, &["--key-publish-delay", "1"]);
+    let keys = cli(&db.url, &["keys", "list"]);
+    assert_eq!(keys.as_array().unwrap().len(), 1);
+    assert_eq!(keys[0]["state"], "active");
+    assert!(keys[0].get("private_key").is_none());
+
+    let rotated = cli(&db.url, &["keys", "rotate"]);
+    assert_eq!(rotated["state"], "published");
+    let new_kid = rotated["kid"].as_str().unwrap().to_owned();
+    let old_kid = keys[0]["kid"].as_str().unwrap().to_owned();
+    let jwks_has_both = eventually(Duration::from_secs(1), || async {
+        let jwks: serde_json::Value = reqwest::get(server.url("/.well-known/jwks.json"))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let kids: Vec<&str> = jwks["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|k| k["kid"].as_str().unwrap())
+            .collect();
+        kids.contains(&new_kid.as_str()) && kids.contains(&old_kid.as_str())
+    })
+    .await;
+    assert!(jwks_has_both);
+    let listed = cli(&db.url, &["keys", "list"]);
+    assert_eq!(listed.as_array().unwrap().len(), 2);
+}
+
+#[test]
+fn the_database_holds_no_secret_password_or_token_in_the_clear() {
+    let db = TestDb::sqlite();
+    let client = create_full_client(&db.url);
+    create_user(&db.url, "olga", "Correct-Horse-Battery-Staple", &[]);
+    let refresh_token = {
+        let server = Server::start(&db);
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        runtime.block_on(async {
+            let mut grpc = server.grpc().await;
+            let token = grpc
+                .issue_token(password_request(
+                    &client,
+                    "olga",
+                    "Correct-Horse-Battery-Staple",
+                ))
+                .await
+                .unwrap()
+                .into_inner();
+            token.refresh_token.unwrap()
+        })
+    };
+    let path = db.sqlite_path.as_ref().unwrap();
+    let mut bytes = std::fs::read(path).unwrap();
+    for sidecar in ["-wal", "-shm"] {
+        if let Ok(more) = std::fs::read(format!("{}{sidecar}", path.display())) {
+            bytes.extend(more);
+        }
+    }
+    let haystack = String::from_utf8_lossy(&bytes);
+    assert!(haystack.contains("olga"), "the test reads the right file");
+    for secret in [
+        client.secret.as_deref().unwrap(),
+        "Correct-Horse-Battery-Staple",
+        &refresh_token,
+    ] {
+        assert!(
+            !haystack.contains(secret),
+            "found a secret in the database file"
+        );
+    }
+}
