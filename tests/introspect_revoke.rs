@@ -201,7 +201,8 @@ async fn tokens_go_inactive_when_their_user_is_locked_or_disabled() {
 #[tokio::test]
 async fn expired_tokens_are_inactive() {
     let db = TestDb::new();
-    let server = Server::start_with(&db, &["--access-token-ttl", "1"]);
+    // Two seconds: with whole-second timestamps, one could expire at once.
+    let server = Server::start_with(&db, &["--access-token-ttl", "2"]);
     let client = create_full_client(&db.url);
     let token = server
         .grpc()
@@ -211,7 +212,7 @@ async fn expired_tokens_are_inactive() {
         .unwrap()
         .into_inner();
     assert!(active(&server, &client, &token.access_token).await);
-    tokio::time::sleep(Duration::from_millis(2100)).await;
+    tokio::time::sleep(Duration::from_millis(3100)).await;
     assert!(!active(&server, &client, &token.access_token).await);
 }
 

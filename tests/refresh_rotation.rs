@@ -125,7 +125,7 @@ async fn concurrent_refreshes_of_one_token_have_exactly_one_winner() {
 
 #[tokio::test]
 async fn refresh_errors_say_which_problem_they_are() {
-    let (db, server, client) = setup(&["--refresh-token-ttl", "1"]);
+    let (db, server, client) = setup(&["--refresh-token-ttl", "2"]);
     let other = create_full_client(&db.url);
     let mut grpc = server.grpc().await;
 
@@ -159,7 +159,7 @@ async fn refresh_errors_say_which_problem_they_are() {
         .unwrap_err();
     assert_eq!(oauth_error(&revoked).2, "Refresh token has been revoked");
 
-    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    tokio::time::sleep(std::time::Duration::from_millis(3100)).await;
     let expired = grpc
         .refresh_token(refresh(&client, &token))
         .await
