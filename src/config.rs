@@ -63,6 +63,9 @@ pub struct Settings {
     /// Seconds a new key is published before it signs (`keys rotate`).
     #[arg(long, env = "OAUTHD_KEY_PUBLISH_DELAY", global = true)]
     pub key_publish_delay: Option<i64>,
+    /// Rotate the signing key automatically after this many seconds (0: never).
+    #[arg(long, env = "OAUTHD_KEY_ROTATION_INTERVAL", global = true)]
+    pub key_rotation_interval: Option<i64>,
 }
 
 /// `--token-format`.
@@ -152,6 +155,8 @@ pub struct Config {
     pub master_key: Option<Arc<MasterKey>>,
     /// Seconds a rotated-in key is published before it signs.
     pub key_publish_delay: i64,
+    /// Seconds between automatic rotations; 0 turns them off.
+    pub key_rotation_interval: i64,
     /// The protocol's settings.
     pub policy: Policy,
 }
@@ -205,7 +210,8 @@ impl Config {
                 .unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 50051))),
             log_format: s.log_format.unwrap_or(LogFormat::Text),
             master_key,
-            key_publish_delay: s.key_publish_delay.unwrap_or(1).max(0),
+            key_publish_delay: s.key_publish_delay.unwrap_or(5).max(0),
+            key_rotation_interval: s.key_rotation_interval.unwrap_or(0).max(0),
             policy: Policy {
                 audience: s.audience.unwrap_or_else(|| issuer.clone()),
                 issuer,
@@ -248,6 +254,7 @@ impl Settings {
             max_failed_logins: self.max_failed_logins.or(lower.max_failed_logins),
             master_key: self.master_key.or(lower.master_key),
             key_publish_delay: self.key_publish_delay.or(lower.key_publish_delay),
+            key_rotation_interval: self.key_rotation_interval.or(lower.key_rotation_interval),
         }
     }
 }

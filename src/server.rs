@@ -47,18 +47,32 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let (reporter, health_service) = tonic_health::server::health_reporter();
     tokio::spawn(store.clone().sync_forever(available_tx, stop_rx.clone()));
     tokio::spawn(follow_database(reporter, available_rx));
+    if config.key_rotation_interval > 0 {
+        tokio::spawn(store.clone().rotate_on_schedule(
+            config.policy.signing_alg,
+            config.key_rotation_interval,
+            config.key_publish_delay,
+            stop_rx.clone(),
+        ));
+    }
 
     let grpc_listener = bind(config.grpc_addr, "gRPC").await?;
     let http_listener = bind(config.http_addr, "HTTP").await?;
 
-    let reflection = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-        .build_v1()
-        .context("building the reflection service")?;
+    let reflection = || {
+        tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+    };
+    // v1 is the standard; v1alpha keeps older grpcurl and IDE clients working.
+    let reflection_v1 = reflection().build_v1().context("building reflection")?;
+    let reflection_v1alpha = reflection()
+        .build_v1alpha()
+        .context("building reflection")?;
     let grpc = tonic::transport::Server::builder()
         .add_service(health_service)
-        .add_service(reflection)
+        .add_service(reflection_v1)
+        .add_service(reflection_v1alpha)
         .add_service(TokenServiceServer::new(service.clone()))
         .serve_with_incoming_shutdown(
             TcpListenerStream::new(grpc_listener),

@@ -59,6 +59,15 @@ pub enum ClientCommand {
     },
 }
 
+/// Whether the command changes what servers hold in memory. A new client needs
+/// no wait: servers read a client they do not know from the database.
+pub(super) fn changes_served_state(command: &ClientCommand) -> bool {
+    !matches!(
+        command,
+        ClientCommand::Create { .. } | ClientCommand::List | ClientCommand::Show { .. }
+    )
+}
+
 pub(super) async fn run(command: ClientCommand, store: &SeaStore) -> anyhow::Result<Value> {
     let not_found = |id: &str| anyhow::anyhow!("no client with id {id}");
     match command {

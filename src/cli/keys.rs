@@ -17,6 +17,11 @@ pub enum KeysCommand {
     Rotate,
 }
 
+/// Whether the command changes what servers hold in memory.
+pub(super) fn changes_served_state(command: &KeysCommand) -> bool {
+    matches!(command, KeysCommand::Rotate)
+}
+
 pub(super) async fn run(
     command: KeysCommand,
     store: &SeaStore,

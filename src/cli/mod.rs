@@ -10,6 +10,7 @@ use serde_json::Value;
 
 use crate::app::open_store;
 use crate::config::{Config, Settings};
+use crate::store::{PROPAGATION_TIME, SeaStore};
 
 /// oauthd: an OAuth 2.0 authorization server as a gRPC microservice.
 #[derive(Debug, Parser)]
@@ -42,14 +43,37 @@ pub enum Command {
 }
 
 /// Runs a management command and returns what it prints.
+///
+/// A command that changes what servers hold in memory (a client's state or
+/// secret, a user's lock, the keys) returns only once running servers have
+/// reloaded, so that when it prints, the change is in force everywhere: the old
+/// secret of `rotate-secret` stops working "at once" (SPEC §3).
 pub async fn run_management(command: Command, config: &Config) -> anyhow::Result<Value> {
     let store = open_store(config).await?;
+    let wait = changes_served_state(&command);
+    let printed = dispatch(command, &store, config).await?;
+    if wait {
+        tokio::time::sleep(PROPAGATION_TIME).await;
+    }
+    Ok(printed)
+}
+
+fn changes_served_state(command: &Command) -> bool {
+    match command {
+        Command::Serve | Command::Migrate => false,
+        Command::Client(command) => client::changes_served_state(command),
+        Command::User(command) => user::changes_served_state(command),
+        Command::Keys(command) => keys::changes_served_state(command),
+    }
+}
+
+async fn dispatch(command: Command, store: &SeaStore, config: &Config) -> anyhow::Result<Value> {
     match command {
         Command::Serve => anyhow::bail!("serve is not a management command"),
         Command::Migrate => Ok(serde_json::json!({ "migrated": true })),
-        Command::Client(command) => client::run(command, &store).await,
-        Command::User(command) => user::run(command, &store).await,
-        Command::Keys(command) => keys::run(command, &store, config).await,
+        Command::Client(command) => client::run(command, store).await,
+        Command::User(command) => user::run(command, store).await,
+        Command::Keys(command) => keys::run(command, store, config).await,
     }
 }
 

@@ -62,6 +62,18 @@ pub enum UserCommand {
     },
 }
 
+/// Whether the command changes what servers hold in memory (locked and disabled
+/// users); passwords are always read from the database.
+pub(super) fn changes_served_state(command: &UserCommand) -> bool {
+    matches!(
+        command,
+        UserCommand::Lock { .. }
+            | UserCommand::Unlock { .. }
+            | UserCommand::Disable { .. }
+            | UserCommand::Enable { .. }
+    )
+}
+
 pub(super) async fn run(command: UserCommand, store: &SeaStore) -> anyhow::Result<Value> {
     let (login, change) = match command {
         UserCommand::Create {

@@ -1,6 +1,7 @@
 //! `oauthd.v1.TokenService`: decode the request, call the core, encode the answer.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use tonic::{Request, Response, Status};
 
@@ -79,6 +80,20 @@ fn introspect_response(answer: Introspection) -> pb::IntrospectResponse {
     }
 }
 
+/// The longest any call may take. A database that stops answering (a network
+/// partition does not even reset connections) would otherwise hold requests
+/// forever; past the deadline the caller is told to retry later, and work queued
+/// behind a burst of password checks is shed the same way.
+pub const REQUEST_DEADLINE: Duration = Duration::from_secs(2);
+
+async fn within_deadline<T>(
+    call: impl Future<Output = Result<T, OAuthError>>,
+) -> Result<T, OAuthError> {
+    tokio::time::timeout(REQUEST_DEADLINE, call)
+        .await
+        .unwrap_or(Err(OAuthError::TemporarilyUnavailable))
+}
+
 /// Turns the core's result into the RPC's, logging once at this edge: one line per
 /// failed call (not for the shim's calls, which the shim logs), and the cause of
 /// an internal error, which the caller never sees.
@@ -119,7 +134,7 @@ impl<S: Stores> TokenService for TokenServiceImpl<S> {
             refresh_token: req.refresh_token.map(Secret::new),
         };
         let client_id = token_request.client.client_id.clone();
-        let result = issue_token(&self.core, token_request, clock::now()).await;
+        let result = within_deadline(issue_token(&self.core, token_request, clock::now())).await;
         finish("IssueToken", &client_id, from_shim, result, token_response)
     }
 
@@ -137,7 +152,7 @@ impl<S: Stores> TokenService for TokenServiceImpl<S> {
             ..TokenRequest::default()
         };
         let client_id = token_request.client.client_id.clone();
-        let result = issue_token(&self.core, token_request, clock::now()).await;
+        let result = within_deadline(issue_token(&self.core, token_request, clock::now())).await;
         finish(
             "RefreshToken",
             &client_id,
@@ -155,7 +170,14 @@ impl<S: Stores> TokenService for TokenServiceImpl<S> {
         let req = request.into_inner();
         let caller = credentials(req.client);
         let hint = req.token_type_hint.as_deref();
-        let result = introspect(&self.core, &caller, &req.token, hint, clock::now()).await;
+        let result = within_deadline(introspect(
+            &self.core,
+            &caller,
+            &req.token,
+            hint,
+            clock::now(),
+        ))
+        .await;
         finish(
             "Introspect",
             &caller.client_id,
@@ -173,7 +195,8 @@ impl<S: Stores> TokenService for TokenServiceImpl<S> {
         let req = request.into_inner();
         let caller = credentials(req.client);
         let hint = req.token_type_hint.as_deref();
-        let result = revoke(&self.core, &caller, &req.token, hint, clock::now()).await;
+        let result =
+            within_deadline(revoke(&self.core, &caller, &req.token, hint, clock::now())).await;
         finish("Revoke", &caller.client_id, from_shim, result, |()| {
             pb::RevokeResponse {}
         })

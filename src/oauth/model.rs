@@ -59,7 +59,7 @@ pub struct Client {
     pub id: String,
     /// A human-readable name.
     pub name: String,
-    /// SHA-256 of the secret, hex; `None` for public clients.
+    /// SHA-256 of the secret, URL-safe base64; `None` for public clients.
     pub secret_hash: Option<String>,
     /// Grant types the client may use.
     pub grant_types: Vec<GrantType>,
@@ -123,7 +123,7 @@ impl UserStatus {
 /// A stored refresh token, found by the hash of its value.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RefreshRecord {
-    /// SHA-256 of the token, hex.
+    /// SHA-256 of the token, URL-safe base64.
     pub token_hash: String,
     /// Every token descended from one original grant shares this id (RFC 9700 §4.14.2).
     pub family_id: String,
@@ -162,7 +162,7 @@ pub struct NewRefreshToken {
 /// A stored opaque access token (`--token-format opaque`), found by its hash.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OpaqueAccessRecord {
-    /// SHA-256 of the token, hex.
+    /// SHA-256 of the token, URL-safe base64.
     pub token_hash: String,
     /// The facts the token stands for.
     pub claims: AccessClaims,

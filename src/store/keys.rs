@@ -128,27 +128,96 @@ impl SeaStore {
         now: UnixTime,
         publish_delay: i64,
     ) -> Result<KeyView, StoreError> {
+        let rotated = self.rotate(alg, now, publish_delay, None).await?;
+        rotated.ok_or_else(|| StoreError::Other("key rotation did not happen".into()))
+    }
+
+    /// Rotates when the key signing `alg` tokens has signed for `interval`
+    /// seconds. Every replica runs this; the rotation retires the current key
+    /// only if it is still current, so exactly one replica's rotation lands.
+    pub async fn rotate_if_due(
+        &self,
+        alg: SigningAlg,
+        now: UnixTime,
+        interval: i64,
+        publish_delay: i64,
+    ) -> Result<Option<KeyView>, StoreError> {
+        let ring = self.key_ring();
+        let Some(current) = ring.signing_key(alg, now) else {
+            return Ok(None);
+        };
+        let successor_pending = current.deactivated_at.is_some();
+        if successor_pending || current.activates_at + interval > now {
+            return Ok(None);
+        }
+        let kid = current.kid.clone();
+        self.rotate(alg, now, publish_delay, Some(&kid)).await
+    }
+
+    /// Inserts a new key and retires either every current key or, with
+    /// `only_if_current`, that one key if nobody retired it first.
+    async fn rotate(
+        &self,
+        alg: SigningAlg,
+        now: UnixTime,
+        publish_delay: i64,
+        only_if_current: Option<&str>,
+    ) -> Result<Option<KeyView>, StoreError> {
         let activates_at = now + Ord::max(publish_delay, 0);
         let material = generate_off_runtime(alg, now, activates_at).await?;
         let row = self.seal(&material)?;
         let txn = self.db().begin().await.map_err(classify)?;
-        signing_key::Entity::update_many()
+        // Only keys of the same algorithm retire: a CLI configured with another
+        // algorithm must not leave servers without a key for theirs.
+        let retire = signing_key::Entity::update_many()
             .col_expr(
                 signing_key::Column::DeactivatedAt,
                 Some(activates_at).into(),
             )
-            .filter(
+            .filter(signing_key::Column::Alg.eq(alg.as_str()));
+        let retire = match only_if_current {
+            // Strictly still current: a replica that lost the race finds the key
+            // already retired and rotates nothing.
+            Some(kid) => retire
+                .filter(signing_key::Column::Kid.eq(kid))
+                .filter(signing_key::Column::DeactivatedAt.is_null()),
+            None => retire.filter(
                 signing_key::Column::DeactivatedAt
                     .is_null()
                     .or(signing_key::Column::DeactivatedAt.gt(activates_at)),
-            )
-            .exec(&txn)
-            .await
-            .map_err(classify)?;
+            ),
+        };
+        let retired = retire.exec(&txn).await.map_err(classify)?;
+        if only_if_current.is_some() && retired.rows_affected != 1 {
+            return Ok(None);
+        }
         let row = row.insert(&txn).await.map_err(classify)?;
         bump_version(&txn).await?;
         txn.commit().await.map_err(classify)?;
-        Ok(to_view(row))
+        tracing::info!(kid = %row.kid, %alg, activates_at, "rotated signing key");
+        Ok(Some(to_view(row)))
+    }
+
+    /// Checks every ten seconds whether the signing key is due for rotation,
+    /// until `stop` fires.
+    pub async fn rotate_on_schedule(
+        self,
+        alg: SigningAlg,
+        interval: i64,
+        publish_delay: i64,
+        mut stop: tokio::sync::watch::Receiver<bool>,
+    ) {
+        let mut ticker = tokio::time::interval(Duration::from_secs(10));
+        loop {
+            tokio::select! {
+                _ = ticker.tick() => {}
+                _ = stop.changed() => return,
+            }
+            let now = crate::clock::now();
+            if let Err(err) = self.rotate_if_due(alg, now, interval, publish_delay).await {
+                tracing::warn!(error = %err, "scheduled key rotation failed");
+            }
+        }
     }
 
     /// Every key, oldest first.

@@ -39,6 +39,11 @@ pub(crate) use error::classify;
 /// How often servers check the database for changes (and that it answers).
 pub const SYNC_INTERVAL: Duration = Duration::from_millis(250);
 
+/// How long after a committed change every healthy server has reloaded it: a
+/// poll interval for the next probe to see it, a second one as margin for the
+/// reload itself and for scheduling delays.
+pub const PROPAGATION_TIME: Duration = Duration::from_millis(600);
+
 /// How long a database probe may take before the database counts as down.
 pub const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 

@@ -50,6 +50,17 @@ impl TestDb {
         }
     }
 
+    /// A PostgreSQL database, for tests that need a network database: on the
+    /// server `OAUTHD_TEST_DATABASE_URL` names, else the local default. Fails,
+    /// never skips, when no server answers.
+    pub fn postgres_required() -> Self {
+        let server = std::env::var("OAUTHD_TEST_DATABASE_URL")
+            .ok()
+            .filter(|url| url.starts_with("postgres"))
+            .unwrap_or_else(|| "postgres://postgres@127.0.0.1:5432/postgres".to_owned());
+        Self::postgres(&server)
+    }
+
     fn postgres(server: &str) -> Self {
         let name = format!(
             "oauthd_test_{}",
@@ -69,6 +80,12 @@ impl TestDb {
 
     pub fn is_postgres(&self) -> bool {
         self.postgres.is_some()
+    }
+
+    /// The same database reached through another host and port (a proxy).
+    pub fn url_via(&self, addr: SocketAddr) -> String {
+        let (_, name) = self.postgres.as_ref().expect("a PostgreSQL database");
+        format!("postgres://postgres@{addr}/{name}")
     }
 }
 
@@ -121,6 +138,10 @@ impl Server {
     }
 
     pub fn start_with(db: &TestDb, args: &[&str]) -> Self {
+        Self::start_on(&db.url, args)
+    }
+
+    pub fn start_on(database_url: &str, args: &[&str]) -> Self {
         let mut child = Command::new(BIN)
             .args([
                 "serve",
@@ -129,7 +150,7 @@ impl Server {
                 "--grpc-addr",
                 "127.0.0.1:0",
             ])
-            .args(["--database-url", &db.url])
+            .args(["--database-url", database_url])
             .args(args)
             .env("RUST_LOG", "info")
             .env_remove("OAUTHD_CONFIG")
@@ -175,7 +196,7 @@ impl Server {
             child,
             grpc_addr: grpc.unwrap(),
             http_addr: http.unwrap(),
-            database_url: db.url.clone(),
+            database_url: database_url.to_owned(),
             log,
         }
     }

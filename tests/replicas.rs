@@ -1,0 +1,209 @@
+//! Several replicas on one database (SPEC §3, §5; issue 4): whatever one replica
+//! or the CLI changes, every replica sees within a second.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use oauthd::grpc::pb;
+use serde_json::Value;
+
+const WITHIN: Duration = Duration::from_secs(1);
+
+async fn active(server: &Server, caller: &TestClient, token: &str) -> bool {
+    let mut grpc = server.grpc().await;
+    grpc.introspect(introspect_request(caller, token))
+        .await
+        .unwrap()
+        .into_inner()
+        .active
+}
+
+async fn kids(server: &Server) -> Vec<String> {
+    let jwks: Value = reqwest::get(server.url("/.well-known/jwks.json"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let mut kids: Vec<String> = jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["kid"].as_str().unwrap().to_owned())
+        .collect();
+    kids.sort();
+    kids
+}
+
+fn kid_of(token: &str) -> String {
+    jsonwebtoken::decode_header(token).unwrap().kid.unwrap()
+}
+
+#[tokio::test]
+async fn two_replicas_share_tokens_refresh_state_and_revocations() {
+    let db = TestDb::new();
+    let a = Server::start(&db);
+    let b = Server::start(&db);
+    let client = create_full_client(&db.url);
+    create_user(&db.url, "rita", "pw-123456", &[]);
+    let (mut at_a, mut at_b) = (a.grpc().await, b.grpc().await);
+
+    let token = at_a
+        .issue_token(password_request(&client, "rita", "pw-123456"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(
+        active(&b, &client, &token.access_token).await,
+        "a token from A is active at B"
+    );
+
+    let used = token.refresh_token.unwrap();
+    let request = |refresh_token: &str| pb::RefreshTokenRequest {
+        client: client.credentials(),
+        refresh_token: refresh_token.into(),
+        scope: None,
+    };
+    let rotated = at_b
+        .refresh_token(request(&used))
+        .await
+        .unwrap()
+        .into_inner();
+    let replay = at_a.refresh_token(request(&used)).await.unwrap_err();
+    assert_eq!(
+        oauth_error(&replay).2,
+        "Refresh token has already been used"
+    );
+
+    let fresh = at_a
+        .issue_token(client_credentials_request(&client))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(active(&b, &client, &fresh.access_token).await);
+    at_a.revoke(pb::RevokeRequest {
+        client: client.credentials(),
+        token: fresh.access_token.clone(),
+        token_type_hint: None,
+    })
+    .await
+    .unwrap();
+    assert!(
+        eventually(WITHIN, || async {
+            !active(&b, &client, &fresh.access_token).await
+        })
+        .await
+    );
+    // The replay at A revoked the family: the token B issued is dead at B too.
+    assert!(!active(&b, &client, &rotated.access_token).await);
+}
+
+#[tokio::test]
+async fn a_disabled_client_is_refused_by_every_replica_within_a_second() {
+    let db = TestDb::new();
+    let a = Server::start(&db);
+    let b = Server::start(&db);
+    let client = create_full_client(&db.url);
+    for server in [&a, &b] {
+        server
+            .grpc()
+            .await
+            .issue_token(client_credentials_request(&client))
+            .await
+            .unwrap();
+    }
+    cli(&db.url, &["client", "disable", &client.id]);
+    for server in [&a, &b] {
+        let refused = eventually(WITHIN, || async {
+            server
+                .grpc()
+                .await
+                .issue_token(client_credentials_request(&client))
+                .await
+                .is_err()
+        })
+        .await;
+        assert!(refused);
+    }
+}
+
+#[tokio::test]
+async fn replicas_agree_at_every_step_of_a_key_rotation() {
+    let db = TestDb::new();
+    let a = Server::start(&db);
+    let b = Server::start(&db);
+    let client = create_full_client(&db.url);
+    let old = a
+        .grpc()
+        .await
+        .issue_token(client_credentials_request(&client))
+        .await
+        .unwrap()
+        .into_inner()
+        .access_token;
+    let old_kid = kid_of(&old);
+    assert_eq!(kids(&a).await, vec![old_kid.clone()]);
+    assert_eq!(kids(&b).await, vec![old_kid.clone()]);
+
+    let rotated = cli(&db.url, &["keys", "rotate", "--key-publish-delay", "2"]);
+    let new_kid = rotated["kid"].as_str().unwrap().to_owned();
+    let mut both = vec![old_kid.clone(), new_kid.clone()];
+    both.sort();
+    // Published everywhere before it signs anywhere.
+    for server in [&a, &b] {
+        assert!(eventually(WITHIN, || async { kids(server).await == both }).await);
+        let token = server
+            .grpc()
+            .await
+            .issue_token(client_credentials_request(&client))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(
+            kid_of(&token.access_token),
+            old_kid,
+            "the new key signs only after the publish delay"
+        );
+    }
+    for server in [&a, &b] {
+        let signs_new = eventually(Duration::from_secs(4), || async {
+            let token = server
+                .grpc()
+                .await
+                .issue_token(client_credentials_request(&client))
+                .await
+                .unwrap()
+                .into_inner();
+            kid_of(&token.access_token) == new_kid
+        })
+        .await;
+        assert!(signs_new);
+        assert!(active(server, &client, &old).await, "old tokens stay valid");
+        assert_eq!(kids(server).await, both, "the old key stays published");
+    }
+}
+
+#[tokio::test]
+async fn scheduled_rotation_happens_once_across_replicas() {
+    let db = TestDb::new();
+    let args = ["--key-rotation-interval", "1", "--key-publish-delay", "1"];
+    let a = Server::start_with(&db, &args);
+    let b = Server::start_with(&db, &args);
+    // The schedule looks every ten seconds; both replicas are due at once.
+    let rotated = eventually(Duration::from_secs(15), || async {
+        cli(&db.url, &["keys", "list"]).as_array().unwrap().len() >= 2
+    })
+    .await;
+    assert!(rotated);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let keys = cli(&db.url, &["keys", "list"]);
+    assert!(
+        keys.as_array().unwrap().len() <= 3,
+        "one rotation per replica at most per round: {keys}"
+    );
+    assert_eq!(kids(&a).await, kids(&b).await);
+}
