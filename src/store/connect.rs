@@ -19,8 +19,10 @@ pub async fn connect(url: &str, max_connections: u32) -> Result<DatabaseConnecti
     options
         .max_connections(max_connections)
         .min_connections(1)
-        .connect_timeout(Duration::from_secs(2))
-        .acquire_timeout(Duration::from_secs(2))
+        // Both well inside the 2 s request deadline, so an outage is reported
+        // as such rather than as a timed-out request.
+        .connect_timeout(Duration::from_secs(1))
+        .acquire_timeout(Duration::from_millis(1500))
         .sqlx_logging(false)
         .map_sqlx_sqlite_opts(|opts| {
             opts.journal_mode(SqliteJournalMode::Wal)
