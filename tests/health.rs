@@ -48,6 +48,11 @@ async fn health_goes_not_serving_while_the_database_file_is_gone_and_recovers() 
     let aside = path.with_extension("aside");
     std::fs::rename(&path, &aside).unwrap();
     assert!(all_are(&server, ServingStatus::NotServing).await);
+    assert_eq!(
+        status(&server, "liveness").await,
+        ServingStatus::Serving,
+        "liveness ignores the database"
+    );
     let ready = reqwest::get(server.url("/readyz")).await.unwrap();
     assert_eq!(ready.status(), 503);
     let live = reqwest::get(server.url("/healthz")).await.unwrap();
