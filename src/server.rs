@@ -17,7 +17,11 @@ use crate::grpc::pb;
 use crate::grpc::pb::token_service_server::TokenServiceServer;
 use crate::grpc::token_service::TokenServiceImpl;
 use crate::oauth::Core;
+use crate::tokens::jwt::VerifiedTokens;
 use crate::tokens::password::PasswordVerifier;
+
+/// How many verified JWTs introspection remembers (about 1 KiB each).
+const VERIFIED_JWT_CACHE: usize = 4096;
 
 /// Runs the server until SIGTERM or SIGINT, then lets requests in flight finish.
 pub async fn run(config: Config) -> anyhow::Result<()> {
@@ -34,11 +38,12 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         .await
         .context("preparing the signing key")?;
 
-    let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
     let core = Arc::new(Core {
         store: store.clone(),
         policy: config.policy.clone(),
-        passwords: PasswordVerifier::new(workers),
+        passwords: PasswordVerifier::for_cores(cores),
+        verified_jwts: VerifiedTokens::new(VERIFIED_JWT_CACHE),
     });
     let service = TokenServiceImpl::new(Arc::clone(&core));
 

@@ -35,26 +35,31 @@ pub enum ClientCommand {
     /// Show one client.
     Show {
         /// The client_id.
+        #[arg(allow_hyphen_values = true)]
         id: String,
     },
     /// Disable a client: it cannot authenticate and its tokens turn inactive.
     Disable {
         /// The client_id.
+        #[arg(allow_hyphen_values = true)]
         id: String,
     },
     /// Enable a client.
     Enable {
         /// The client_id.
+        #[arg(allow_hyphen_values = true)]
         id: String,
     },
     /// Replace the secret; prints the new one, and the old one stops working.
     RotateSecret {
         /// The client_id.
+        #[arg(allow_hyphen_values = true)]
         id: String,
     },
     /// Delete a client and its tokens.
     Delete {
         /// The client_id.
+        #[arg(allow_hyphen_values = true)]
         id: String,
     },
 }

@@ -30,31 +30,37 @@ pub enum UserCommand {
     /// Lock a user.
     Lock {
         /// Username, email or phone.
+        #[arg(allow_hyphen_values = true)]
         user: String,
     },
     /// Unlock a user and reset failed logins.
     Unlock {
         /// Username, email or phone.
+        #[arg(allow_hyphen_values = true)]
         user: String,
     },
     /// Disable a user.
     Disable {
         /// Username, email or phone.
+        #[arg(allow_hyphen_values = true)]
         user: String,
     },
     /// Enable a user.
     Enable {
         /// Username, email or phone.
+        #[arg(allow_hyphen_values = true)]
         user: String,
     },
     /// Require a new password before the next login.
     ExpirePassword {
         /// Username, email or phone.
+        #[arg(allow_hyphen_values = true)]
         user: String,
     },
     /// Set a new password, read from standard input.
     SetPassword {
         /// Username, email or phone.
+        #[arg(allow_hyphen_values = true)]
         user: String,
         /// Read the password from standard input (required).
         #[arg(long, required = true)]

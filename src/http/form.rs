@@ -52,7 +52,7 @@ pub(crate) fn read_form(
 
 /// A parsed form request.
 #[derive(Debug, Default)]
-pub(crate) struct FormRequest {
+pub struct FormRequest {
     params: HashMap<String, String>,
     /// Whether the client tried HTTP Basic; a 401 then carries `WWW-Authenticate`.
     pub(crate) tried_basic: bool,
@@ -61,16 +61,16 @@ pub(crate) struct FormRequest {
 
 /// A form request that could not be read, with whether Basic was tried.
 #[derive(Debug)]
-pub(crate) struct FormRejection {
+pub struct FormRejection {
     /// The error to answer.
-    pub(crate) error: OAuthError,
+    pub error: OAuthError,
     /// Whether the client tried HTTP Basic.
-    pub(crate) tried_basic: bool,
+    pub tried_basic: bool,
 }
 
 impl FormRequest {
     /// Parses headers and body.
-    pub(crate) fn parse(headers: &HeaderMap, body: &Bytes) -> Result<Self, FormRejection> {
+    pub fn parse(headers: &HeaderMap, body: &Bytes) -> Result<Self, FormRejection> {
         let tried_basic = headers
             .get(header::AUTHORIZATION)
             .and_then(|value| value.to_str().ok())
@@ -95,7 +95,7 @@ impl FormRequest {
     }
 
     /// A parameter's value; absent if missing or empty (RFC 6749 §3.1).
-    pub(crate) fn get(&self, name: &str) -> Option<&str> {
+    pub fn get(&self, name: &str) -> Option<&str> {
         self.params
             .get(name)
             .map(String::as_str)
@@ -110,7 +110,7 @@ impl FormRequest {
     /// The client's credentials. Basic and body credentials together are refused;
     /// a body `client_id` equal to the Basic one is tolerated, since some client
     /// libraries send it alongside the header.
-    pub(crate) fn client_credentials(&self) -> Result<pb::ClientCredentials, OAuthError> {
+    pub fn client_credentials(&self) -> Result<pb::ClientCredentials, OAuthError> {
         let body_id = self.get("client_id");
         let body_secret = self.get("client_secret");
         match &self.basic {

@@ -12,6 +12,7 @@ mod routes;
 mod token;
 mod well_known;
 
+pub use form::FormRequest;
 pub use routes::router;
 
 /// The largest request body read (SPEC §4); anything longer gets 413.

@@ -94,14 +94,14 @@ pub async fn introspect<S: Stores>(
 /// to a key another replica has just started using, so the key ring is reloaded
 /// once before the token is declared unknown.
 pub(crate) async fn verify_jwt<S: Stores>(core: &Core<S>, token: &str) -> Option<AccessClaims> {
-    let claims = match jwt::verify(&core.store.key_ring(), token) {
+    let claims = match core.verified_jwts.verify(&core.store.key_ring(), token) {
         Err(JwtRejection::UnknownKey) if jwt::key_id(token).is_ok() => {
             let ring = core.store.reload_keys().await.ok()?;
-            jwt::verify(&ring, token).ok()?
+            core.verified_jwts.verify(&ring, token).ok()?
         }
         other => other.ok()?,
     };
-    from_jwt_claims(claims)
+    from_jwt_claims(&claims)
 }
 
 /// Whether an access token is active at `now` (SPEC §5): in its lifetime, not

@@ -160,16 +160,16 @@ pub(crate) fn to_jwt_claims(claims: &AccessClaims) -> JwtClaims {
 }
 
 /// The claims of a verified JWT. A malformed scope makes the token unusable.
-pub(crate) fn from_jwt_claims(claims: JwtClaims) -> Option<AccessClaims> {
+pub(crate) fn from_jwt_claims(claims: &JwtClaims) -> Option<AccessClaims> {
     let scope = ScopeSet::parse(&claims.scope).ok()?;
     let user_id = claims.username.as_ref().map(|_| claims.sub.clone());
     Some(AccessClaims {
-        jti: claims.jti,
-        iss: claims.iss,
-        sub: claims.sub,
-        aud: claims.aud,
-        client_id: claims.client_id,
-        username: claims.username,
+        jti: claims.jti.clone(),
+        iss: claims.iss.clone(),
+        sub: claims.sub.clone(),
+        aud: claims.aud.clone(),
+        client_id: claims.client_id.clone(),
+        username: claims.username.clone(),
         user_id,
         scope,
         iat: claims.iat,

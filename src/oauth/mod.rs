@@ -14,6 +14,7 @@ pub mod revoke;
 pub mod scope;
 pub mod storage;
 
+use crate::tokens::jwt::VerifiedTokens;
 use crate::tokens::keys::SigningAlg;
 use crate::tokens::password::PasswordVerifier;
 
@@ -54,4 +55,6 @@ pub struct Core<S> {
     pub policy: Policy,
     /// Checks user passwords off the runtime.
     pub passwords: PasswordVerifier,
+    /// JWTs whose signature was already checked.
+    pub verified_jwts: VerifiedTokens,
 }

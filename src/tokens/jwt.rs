@@ -1,7 +1,11 @@
 //! JWT access tokens per RFC 9068: header `typ: at+jwt` with `kid`, and the
 //! claims of SPEC §5.
 
-use jsonwebtoken::{Header, Validation, decode, decode_header, encode};
+use std::sync::Arc;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use jsonwebtoken::{Validation, decode, decode_header};
 use serde::{Deserialize, Serialize};
 
 use super::keys::{KeyRing, RingKey};
@@ -59,12 +63,21 @@ pub enum JwtRejection {
 #[error("signing failed: {0}")]
 pub struct SignError(String);
 
-/// Signs `claims` with `key`.
+/// Signs `claims` with `key`: the JWS compact serialization (RFC 7515 §7.1) of
+/// the key's fixed header and the claims, signed with the key parsed at load.
 pub fn sign(key: &RingKey, claims: &JwtClaims) -> Result<String, SignError> {
-    let mut header = Header::new(key.alg.algorithm());
-    header.typ = Some(ACCESS_TOKEN_TYP.to_owned());
-    header.kid = Some(key.kid.clone());
-    encode(&header, claims, &key.encoding).map_err(|err| SignError(err.to_string()))
+    let payload = serde_json::to_vec(claims).map_err(|err| SignError(err.to_string()))?;
+    let mut token = String::with_capacity(key.encoded_header.len() + payload.len() * 4 / 3 + 360);
+    token.push_str(&key.encoded_header);
+    token.push('.');
+    URL_SAFE_NO_PAD.encode_string(payload, &mut token);
+    let signature = key
+        .key_pair
+        .sign(token.as_bytes())
+        .map_err(|_| SignError("the signing key refused to sign".into()))?;
+    token.push('.');
+    URL_SAFE_NO_PAD.encode_string(signature, &mut token);
+    Ok(token)
 }
 
 /// The `kid` a token names, without verifying anything.
@@ -94,6 +107,29 @@ pub fn verify(ring: &KeyRing, token: &str) -> Result<JwtClaims, JwtRejection> {
     decode::<JwtClaims>(token, &key.decoding, &validation)
         .map(|data| data.claims)
         .map_err(|_| JwtRejection::BadSignature)
+}
+
+/// Tokens whose signature has been checked, with their claims, so that a token
+/// introspected again (every call of a resource server, typically) costs a map
+/// lookup instead of a signature verification. Only the signature's verdict is
+/// kept: expiry, revocation and client and user status are checked every time.
+pub struct VerifiedTokens(quick_cache::sync::Cache<String, Arc<JwtClaims>>);
+
+impl VerifiedTokens {
+    /// A cache of at most `capacity` tokens (about 1 KiB each).
+    pub fn new(capacity: usize) -> Self {
+        Self(quick_cache::sync::Cache::new(capacity.max(1)))
+    }
+
+    /// Verifies `token` against `ring`, or answers from the cache.
+    pub fn verify(&self, ring: &KeyRing, token: &str) -> Result<Arc<JwtClaims>, JwtRejection> {
+        if let Some(claims) = self.0.get(token) {
+            return Ok(claims);
+        }
+        let claims = Arc::new(verify(ring, token)?);
+        self.0.insert(token.to_owned(), Arc::clone(&claims));
+        Ok(claims)
+    }
 }
 
 #[cfg(test)]

@@ -8,10 +8,16 @@ use std::fmt;
 use std::str::FromStr;
 
 use aws_lc_rs::encoding::AsDer as _;
+use aws_lc_rs::hmac;
+use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::rsa::{KeyPair as RsaKeyPair, KeySize};
-use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, Ed25519KeyPair};
+use aws_lc_rs::signature::{
+    ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, Ed25519KeyPair, RSA_PKCS1_SHA256,
+};
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::jwk::{Jwk, JwkSet, PublicKeyUse};
-use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey};
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header};
 
 use super::secret::random_urlsafe;
 
@@ -154,6 +160,55 @@ fn pkcs8_pem(der: &[u8]) -> Vec<u8> {
     pem::encode(&pem::Pem::new("PRIVATE KEY", der)).into_bytes()
 }
 
+/// A private key parsed once, when the ring is loaded. Parsing a PKCS#8 key
+/// derives its public half, which costs as much as a signature; doing it per
+/// token would double the cost of every token.
+// A ring holds a handful of keys, so the size of the largest variant is moot.
+#[allow(clippy::large_enum_variant)]
+pub(crate) enum KeyPair {
+    Ecdsa(EcdsaKeyPair),
+    Ed25519(Ed25519KeyPair),
+    Rsa(aws_lc_rs::signature::RsaKeyPair),
+    Hmac(hmac::Key),
+}
+
+impl KeyPair {
+    fn parse(alg: SigningAlg, private: &[u8]) -> Result<Self, String> {
+        if alg == SigningAlg::Hs256 {
+            return Ok(Self::Hmac(hmac::Key::new(hmac::HMAC_SHA256, private)));
+        }
+        let pem = pem::parse(private).map_err(|err| err.to_string())?;
+        let der = pem.contents();
+        let reject = |err: aws_lc_rs::error::KeyRejected| err.to_string();
+        Ok(match alg {
+            SigningAlg::Es256 => Self::Ecdsa(
+                EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, der).map_err(reject)?,
+            ),
+            SigningAlg::EdDsa => Self::Ed25519(Ed25519KeyPair::from_pkcs8(der).map_err(reject)?),
+            _ => Self::Rsa(aws_lc_rs::signature::RsaKeyPair::from_pkcs8(der).map_err(reject)?),
+        })
+    }
+
+    /// The JWS signature of `message` (RFC 7518 §3: ECDSA as fixed-size r || s).
+    pub(crate) fn sign(&self, message: &[u8]) -> Result<Vec<u8>, aws_lc_rs::error::Unspecified> {
+        match self {
+            Self::Ecdsa(pair) => Ok(pair.sign(&SystemRandom::new(), message)?.as_ref().to_vec()),
+            Self::Ed25519(pair) => Ok(pair.sign(message).as_ref().to_vec()),
+            Self::Rsa(pair) => {
+                let mut signature = vec![0u8; pair.public_modulus_len()];
+                pair.sign(
+                    &RSA_PKCS1_SHA256,
+                    &SystemRandom::new(),
+                    message,
+                    &mut signature,
+                )?;
+                Ok(signature)
+            }
+            Self::Hmac(key) => Ok(hmac::sign(key, message).as_ref().to_vec()),
+        }
+    }
+}
+
 /// A key ready to sign and verify.
 pub struct RingKey {
     /// Key id.
@@ -161,7 +216,10 @@ pub struct RingKey {
     /// Algorithm; verification accepts this one only.
     pub alg: SigningAlg,
     /// Signs.
-    pub encoding: EncodingKey,
+    pub(crate) key_pair: KeyPair,
+    /// The JWS header of every token this key signs, already base64url-encoded:
+    /// it is the same for all of them.
+    pub(crate) encoded_header: String,
     /// Verifies.
     pub decoding: DecodingKey,
     /// The public JWK; `None` for HS256, whose key is secret.
@@ -179,12 +237,9 @@ impl RingKey {
             reason,
         };
         let algorithm = material.alg.algorithm();
-        let (encoding, decoding, public_jwk) = match material.alg {
-            SigningAlg::Hs256 => (
-                EncodingKey::from_secret(&material.private),
-                DecodingKey::from_secret(&material.private),
-                None,
-            ),
+        let key_pair = KeyPair::parse(material.alg, &material.private).map_err(unusable)?;
+        let (decoding, public_jwk) = match material.alg {
+            SigningAlg::Hs256 => (DecodingKey::from_secret(&material.private), None),
             asymmetric => {
                 let encoding = match asymmetric {
                     SigningAlg::Es256 => EncodingKey::from_ec_pem(&material.private),
@@ -198,13 +253,18 @@ impl RingKey {
                 jwk.common.public_key_use = Some(PublicKeyUse::Signature);
                 let decoding =
                     DecodingKey::from_jwk(&jwk).map_err(|err| unusable(err.to_string()))?;
-                (encoding, decoding, Some(jwk))
+                (decoding, Some(jwk))
             }
         };
+        let mut header = Header::new(algorithm);
+        header.typ = Some(super::jwt::ACCESS_TOKEN_TYP.to_owned());
+        header.kid = Some(material.kid.clone());
+        let header = serde_json::to_vec(&header).map_err(|err| unusable(err.to_string()))?;
         Ok(Self {
             kid: material.kid.clone(),
             alg: material.alg,
-            encoding,
+            key_pair,
+            encoded_header: URL_SAFE_NO_PAD.encode(header),
             decoding,
             public_jwk,
             activates_at: material.activates_at,

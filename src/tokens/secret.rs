@@ -46,9 +46,13 @@ pub fn new_secret() -> String {
     random_urlsafe(32)
 }
 
-/// A new identifier (client id, user id, jti, family id): 128 bits.
+/// A new identifier (client id, user id, jti, family id): 128 bits in lowercase
+/// hex, so that an id never starts with `-` and passes as a command-line
+/// argument, a URL segment or a file name alike.
 pub fn new_id() -> String {
-    random_urlsafe(16)
+    let mut buf = [0u8; 16];
+    rand::rng().fill_bytes(&mut buf);
+    buf.iter().map(|byte| format!("{byte:02x}")).collect()
 }
 
 /// The stored form of a secret or token: SHA-256, URL-safe base64.
@@ -78,6 +82,17 @@ mod tests {
                 .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
         );
         assert_ne!(secret, new_secret());
+    }
+
+    #[test]
+    fn ids_are_128_bit_lowercase_hex() {
+        let id = new_id();
+        assert_eq!(id.len(), 32);
+        assert!(
+            id.chars()
+                .all(|c| c.is_ascii_digit() || ('a'..='f').contains(&c))
+        );
+        assert_ne!(id, new_id());
     }
 
     #[test]

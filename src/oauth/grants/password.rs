@@ -7,6 +7,7 @@ use super::super::issuance::{
 };
 use super::super::model::{Client, GrantType, UnixTime};
 use super::super::storage::Stores;
+use crate::tokens::password::PasswordError;
 use crate::tokens::secret::{Secret, new_id};
 
 pub(super) async fn issue<S: Stores>(
@@ -31,7 +32,10 @@ pub(super) async fn issue<S: Stores>(
         .passwords
         .verify(&password, user.as_ref().map(|u| u.password_hash.as_str()))
         .await
-        .map_err(|err| OAuthError::Internal(err.to_string()))?;
+        .map_err(|err| match err {
+            PasswordError::Busy => OAuthError::TemporarilyUnavailable,
+            other => OAuthError::Internal(other.to_string()),
+        })?;
     let Some(user) = user else {
         return Err(OAuthError::bad_credentials());
     };
