@@ -7,9 +7,9 @@
 use std::collections::HashMap;
 
 use axum::routing::post;
+use axum::serve::ListenerExt as _;
 use axum::{Form, Router};
 use tokio::net::TcpListener;
-use tokio_stream::wrappers::TcpListenerStream;
 
 /// As long as an ES256 access token response.
 const TOKEN_RESPONSE: &str = concat!(
@@ -44,7 +44,10 @@ async fn main() {
     let (_reporter, health) = tonic_health::server::health_reporter();
     let grpc = tonic::transport::Server::builder()
         .add_service(health)
-        .serve_with_incoming(TcpListenerStream::new(grpc));
+        .serve_with_incoming(
+            tonic::transport::server::TcpIncoming::from(grpc).with_nodelay(Some(true)),
+        );
+    let http = http.tap_io(|tcp| tcp.set_nodelay(true).unwrap());
     let http = axum::serve(http, Router::new().route("/oauth/token", post(token)));
     let (grpc, http) = tokio::join!(grpc, http);
     grpc.unwrap();

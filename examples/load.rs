@@ -248,8 +248,9 @@ async fn startup(bin: &str, database_url: &str, runs: usize) -> anyhow::Result<V
             .stderr(Stdio::piped())
             .spawn()?;
         let stderr = child.stderr.take().context("stderr")?;
-        let addr = BufReader::new(stderr)
-            .lines()
+        let mut lines = BufReader::new(stderr).lines();
+        let addr = lines
+            .by_ref()
             .map_while(Result::ok)
             .find_map(|line| {
                 line.split("gRPC listening on ")
@@ -257,6 +258,8 @@ async fn startup(bin: &str, database_url: &str, runs: usize) -> anyhow::Result<V
                     .map(|rest| rest.trim().to_owned())
             })
             .context("the server did not report its address")?;
+        // Keep reading, so the server never writes its log into a closed pipe.
+        std::thread::spawn(move || lines.for_each(drop));
         loop {
             if let Ok(channel) = Endpoint::from_shared(format!("http://{addr}"))?
                 .connect()

@@ -5,9 +5,10 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::Context as _;
+use axum::serve::ListenerExt as _;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
-use tokio_stream::wrappers::TcpListenerStream;
+use tonic::transport::server::TcpIncoming;
 
 use crate::app::open_store;
 use crate::clock;
@@ -80,10 +81,17 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         .add_service(reflection_v1alpha)
         .add_service(TokenServiceServer::new(service.clone()))
         .serve_with_incoming_shutdown(
-            TcpListenerStream::new(grpc_listener),
+            TcpIncoming::from(grpc_listener).with_nodelay(Some(true)),
             stopped(stop_rx.clone()),
         );
 
+    // Small responses must leave at once: with Nagle's algorithm a response split
+    // over two writes waits for the client's delayed ACK, about 40 ms.
+    let http_listener = http_listener.tap_io(|tcp| {
+        if let Err(err) = tcp.set_nodelay(true) {
+            tracing::warn!(error = %err, "cannot set TCP_NODELAY");
+        }
+    });
     let http = axum::serve(http_listener, crate::http::router(service, store, &config))
         .with_graceful_shutdown(stopped(stop_rx));
 

@@ -30,13 +30,7 @@ async fn client_credentials_issues_an_rfc9068_jwt_without_refresh_token() {
     let db = TestDb::new();
     let server = Server::start(&db);
     let client = create_full_client(&db.url);
-    let token = server
-        .grpc()
-        .await
-        .issue_token(client_credentials_request(&client))
-        .await
-        .unwrap()
-        .into_inner();
+    let token = server.client_credentials_token(&client).await;
     assert_eq!(token.token_type, "Bearer");
     assert_eq!(token.expires_in, 3600);
     assert_eq!(token.refresh_token, None);

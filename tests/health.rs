@@ -34,13 +34,7 @@ async fn health_goes_not_serving_while_the_database_file_is_gone_and_recovers() 
     let server = Server::start(&db);
     let client = create_full_client(&db.url);
     let path = db.sqlite_path.clone().unwrap();
-    let token = server
-        .grpc()
-        .await
-        .issue_token(client_credentials_request(&client))
-        .await
-        .unwrap()
-        .into_inner();
+    let token = server.client_credentials_token(&client).await;
     assert!(all_are(&server, ServingStatus::Serving).await);
 
     // The file disappears from under the server (as root, chmod would not stop

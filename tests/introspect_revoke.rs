@@ -204,13 +204,7 @@ async fn expired_tokens_are_inactive() {
     // Two seconds: with whole-second timestamps, one could expire at once.
     let server = Server::start_with(&db, &["--access-token-ttl", "2"]);
     let client = create_full_client(&db.url);
-    let token = server
-        .grpc()
-        .await
-        .issue_token(client_credentials_request(&client))
-        .await
-        .unwrap()
-        .into_inner();
+    let token = server.client_credentials_token(&client).await;
     assert!(active(&server, &client, &token.access_token).await);
     tokio::time::sleep(Duration::from_millis(3100)).await;
     assert!(!active(&server, &client, &token.access_token).await);
@@ -221,13 +215,7 @@ async fn forged_tokens_are_inactive() {
     let db = TestDb::new();
     let server = Server::start(&db);
     let client = create_full_client(&db.url);
-    let token = server
-        .grpc()
-        .await
-        .issue_token(client_credentials_request(&client))
-        .await
-        .unwrap()
-        .into_inner();
+    let token = server.client_credentials_token(&client).await;
     let parts: Vec<&str> = token.access_token.split('.').collect();
     let header: serde_json::Value =
         serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[0]).unwrap()).unwrap();
@@ -275,13 +263,7 @@ async fn only_confidential_clients_may_introspect() {
     let server = Server::start(&db);
     let client = create_full_client(&db.url);
     let public = create_client(&db.url, &["--public", "--grant-types", "password"]);
-    let token = server
-        .grpc()
-        .await
-        .issue_token(client_credentials_request(&client))
-        .await
-        .unwrap()
-        .into_inner();
+    let token = server.client_credentials_token(&client).await;
     let refused = server
         .grpc()
         .await

@@ -137,14 +137,7 @@ async fn replicas_agree_at_every_step_of_a_key_rotation() {
     let a = Server::start(&db);
     let b = Server::start(&db);
     let client = create_full_client(&db.url);
-    let old = a
-        .grpc()
-        .await
-        .issue_token(client_credentials_request(&client))
-        .await
-        .unwrap()
-        .into_inner()
-        .access_token;
+    let old = a.client_credentials_token(&client).await.access_token;
     let old_kid = kid_of(&old);
     assert_eq!(kids(&a).await, vec![old_kid.clone()]);
     assert_eq!(kids(&b).await, vec![old_kid.clone()]);
@@ -156,13 +149,7 @@ async fn replicas_agree_at_every_step_of_a_key_rotation() {
     // Published everywhere before it signs anywhere.
     for server in [&a, &b] {
         assert!(eventually(WITHIN, || async { kids(server).await == both }).await);
-        let token = server
-            .grpc()
-            .await
-            .issue_token(client_credentials_request(&client))
-            .await
-            .unwrap()
-            .into_inner();
+        let token = server.client_credentials_token(&client).await;
         assert_eq!(
             kid_of(&token.access_token),
             old_kid,
@@ -171,13 +158,7 @@ async fn replicas_agree_at_every_step_of_a_key_rotation() {
     }
     for server in [&a, &b] {
         let signs_new = eventually(Duration::from_secs(4), || async {
-            let token = server
-                .grpc()
-                .await
-                .issue_token(client_credentials_request(&client))
-                .await
-                .unwrap()
-                .into_inner();
+            let token = server.client_credentials_token(&client).await;
             kid_of(&token.access_token) == new_kid
         })
         .await;

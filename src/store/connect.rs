@@ -11,11 +11,22 @@ use super::entities::state_version;
 use crate::migrations::Migrator;
 use crate::oauth::storage::StoreError;
 
+/// The most connections a SQLite pool opens.
+const SQLITE_MAX_CONNECTIONS: u32 = 4;
+
 /// Opens a pool on `url` with the settings oauthd relies on. SQLite gets WAL (so
 /// readers never wait for the writer), foreign keys, and a busy timeout so that
 /// concurrent writers queue instead of failing.
 pub async fn connect(url: &str, max_connections: u32) -> Result<DatabaseConnection, StoreError> {
     let mut options = ConnectOptions::new(url.to_owned());
+    // SQLite writes one at a time anyway, and sqlx runs a thread per SQLite
+    // connection with its own page cache: a few connections serve as well as
+    // many and cost less memory.
+    let max_connections = if url.starts_with("sqlite:") {
+        max_connections.min(SQLITE_MAX_CONNECTIONS)
+    } else {
+        max_connections
+    };
     options
         .max_connections(max_connections)
         .min_connections(1)
@@ -29,6 +40,9 @@ pub async fn connect(url: &str, max_connections: u32) -> Result<DatabaseConnecti
                 .synchronous(SqliteSynchronous::Normal)
                 .foreign_keys(true)
                 .busy_timeout(Duration::from_secs(5))
+                // 1 MiB of page cache per connection (the default is 2 MiB);
+                // the hot paths read from memory, not from SQLite.
+                .pragma("cache_size", "-1024")
         });
     Database::connect(options).await.map_err(classify)
 }

@@ -70,6 +70,8 @@ struct Inner {
     memory: Memory,
     master_key: Option<Arc<MasterKey>>,
     last_forced_key_reload: tokio::sync::Mutex<Option<std::time::Instant>>,
+    /// SQLite only: whose turn it is to write (see [`SeaStore::write_turn`]).
+    sqlite_writer: Option<tokio::sync::Mutex<()>>,
 }
 
 impl SeaStore {
@@ -79,6 +81,7 @@ impl SeaStore {
         database_url: &str,
         master_key: Option<Arc<MasterKey>>,
     ) -> Self {
+        let sqlite = db.get_database_backend() == sea_orm::DbBackend::Sqlite;
         Self {
             inner: Arc::new(Inner {
                 db,
@@ -86,7 +89,22 @@ impl SeaStore {
                 memory: Memory::default(),
                 master_key,
                 last_forced_key_reload: tokio::sync::Mutex::default(),
+                sqlite_writer: sqlite.then(tokio::sync::Mutex::default),
             }),
+        }
+    }
+
+    /// Waits for this process's turn to write, on SQLite; on PostgreSQL there is
+    /// no turn to take. SQLite lets one connection write at a time, and a
+    /// connection that finds the database locked retries on a sleep schedule
+    /// that reaches 100 ms per step, so writers of one process contending
+    /// through SQLite make long tails. Queuing them here instead hands the
+    /// write lock over without sleeping. (Other processes, such as the CLI,
+    /// still meet SQLite's busy timeout.)
+    pub(crate) async fn write_turn(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
+        match &self.inner.sqlite_writer {
+            Some(writer) => Some(writer.lock().await),
+            None => None,
         }
     }
 

@@ -81,6 +81,7 @@ async fn insert_revocations(
 
 impl RefreshTokenStore for SeaStore {
     async fn insert_refresh(&self, token: &NewRefreshToken) -> Result<(), StoreError> {
+        let _turn = self.write_turn().await;
         refresh_row(token)
             .insert(self.db())
             .await
@@ -103,6 +104,7 @@ impl RefreshTokenStore for SeaStore {
         now: UnixTime,
         next: &NewRefreshToken,
     ) -> Result<bool, StoreError> {
+        let _turn = self.write_turn().await;
         let txn = self.db().begin().await.map_err(classify)?;
         // The single-use rule lives in this one conditional UPDATE: of any number
         // of concurrent requests, on any number of replicas, exactly one sees a
@@ -125,6 +127,7 @@ impl RefreshTokenStore for SeaStore {
     }
 
     async fn revoke_family(&self, family_id: &str, now: UnixTime) -> Result<(), StoreError> {
+        let _turn = self.write_turn().await;
         let txn = self.db().begin().await.map_err(classify)?;
         refresh_token::Entity::update_many()
             .col_expr(refresh_token::Column::Revoked, true.into())
@@ -151,6 +154,7 @@ impl RefreshTokenStore for SeaStore {
 
 impl AccessTokenStore for SeaStore {
     async fn insert_opaque(&self, token: &OpaqueAccessRecord) -> Result<(), StoreError> {
+        let _turn = self.write_turn().await;
         let claims = &token.claims;
         access_token::ActiveModel {
             token_hash: Set(token.token_hash.clone()),
@@ -201,6 +205,7 @@ impl AccessTokenStore for SeaStore {
     }
 
     async fn revoke_access(&self, jti: &str, expires_at: UnixTime) -> Result<(), StoreError> {
+        let _turn = self.write_turn().await;
         let revoked = [(jti.to_owned(), expires_at)];
         let txn = self.db().begin().await.map_err(classify)?;
         insert_revocations(&txn, &revoked).await?;

@@ -103,6 +103,7 @@ impl UserStore for SeaStore {
     }
 
     async fn record_failed_login(&self, user_id: &str, lock_after: u32) -> Result<(), StoreError> {
+        let turn = self.write_turn().await;
         let txn = self.db().begin().await.map_err(classify)?;
         user::Entity::update_many()
             .col_expr(
@@ -131,6 +132,7 @@ impl UserStore for SeaStore {
             bump_version(&txn).await?;
         }
         txn.commit().await.map_err(classify)?;
+        drop(turn);
         if locked {
             tracing::warn!(user_id, "user locked after too many failed logins");
             // Make this server's own introspections see the lock at once.
@@ -140,6 +142,7 @@ impl UserStore for SeaStore {
     }
 
     async fn reset_failed_logins(&self, user_id: &str) -> Result<(), StoreError> {
+        let _turn = self.write_turn().await;
         user::Entity::update_many()
             .col_expr(user::Column::FailedLogins, 0.into())
             .filter(user::Column::Id.eq(user_id))

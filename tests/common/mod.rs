@@ -207,6 +207,16 @@ impl Server {
             .unwrap()
     }
 
+    /// A `client_credentials` token over gRPC, which must be issued.
+    pub async fn client_credentials_token(&self, client: &TestClient) -> pb::TokenResponse {
+        self.grpc()
+            .await
+            .issue_token(client_credentials_request(client))
+            .await
+            .unwrap()
+            .into_inner()
+    }
+
     pub async fn channel(&self) -> Channel {
         Channel::from_shared(format!("http://{}", self.grpc_addr))
             .unwrap()
