@@ -55,12 +55,6 @@ pub trait UserStore: Send + Sync {
         login: &str,
     ) -> impl Future<Output = Result<Option<User>, StoreError>> + Send;
 
-    /// The user with this id, if any, read from the database.
-    fn find_user_by_id(
-        &self,
-        user_id: &str,
-    ) -> impl Future<Output = Result<Option<User>, StoreError>> + Send;
-
     /// Counts a failed login and locks the user once `lock_after` failures in a row
     /// are reached; one atomic statement each, so concurrent failures all count.
     fn record_failed_login(

@@ -82,8 +82,8 @@ async fn insert_revocations(
 impl RefreshTokenStore for SeaStore {
     async fn insert_refresh(&self, token: &NewRefreshToken) -> Result<(), StoreError> {
         let _turn = self.write_turn().await;
-        refresh_row(token)
-            .insert(self.db())
+        refresh_token::Entity::insert(refresh_row(token))
+            .exec_without_returning(self.db())
             .await
             .map_err(classify)?;
         Ok(())
@@ -121,7 +121,10 @@ impl RefreshTokenStore for SeaStore {
         if marked.rows_affected != 1 {
             return Ok(false);
         }
-        refresh_row(next).insert(&txn).await.map_err(classify)?;
+        refresh_token::Entity::insert(refresh_row(next))
+            .exec_without_returning(&txn)
+            .await
+            .map_err(classify)?;
         txn.commit().await.map_err(classify)?;
         Ok(true)
     }

@@ -94,14 +94,6 @@ impl UserStore for SeaStore {
         Ok(rows.into_iter().min_by_key(rank).map(to_domain))
     }
 
-    async fn find_user_by_id(&self, user_id: &str) -> Result<Option<User>, StoreError> {
-        let row = user::Entity::find_by_id(user_id.to_owned())
-            .one(self.db())
-            .await
-            .map_err(classify)?;
-        Ok(row.map(to_domain))
-    }
-
     async fn record_failed_login(&self, user_id: &str, lock_after: u32) -> Result<(), StoreError> {
         let turn = self.write_turn().await;
         let txn = self.db().begin().await.map_err(classify)?;

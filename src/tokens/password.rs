@@ -8,7 +8,10 @@
 use std::sync::mpsc::TrySendError;
 use std::sync::{Arc, Mutex, OnceLock};
 
-use argon2::{Argon2, PasswordHasher as _, PasswordVerifier as _};
+use std::cell::RefCell;
+
+use argon2::{Algorithm, Argon2, Block, Params, PasswordHash, PasswordHasher as _, Version};
+use subtle::ConstantTimeEq as _;
 use tokio::sync::oneshot;
 
 use super::secret::Secret;
@@ -39,10 +42,48 @@ pub fn hash_password(password: &str) -> Result<String, PasswordError> {
 
 /// Whether `password` matches the PHC string `hash`. Blocking: takes tens of
 /// milliseconds of CPU by design.
+///
+/// Argon2's working memory (19 MiB at the default cost) is allocated once per
+/// thread and reused: allocating it per check let the allocator keep several
+/// such blocks around at once, and peak memory more than doubled.
 pub fn password_matches(password: &str, hash: &str) -> bool {
-    Argon2::default()
-        .verify_password(password.as_bytes(), hash)
-        .is_ok()
+    thread_local! {
+        static MEMORY: RefCell<Vec<Block>> = const { RefCell::new(Vec::new()) };
+    }
+    let Ok(parsed) = PasswordHash::new(hash) else {
+        return false;
+    };
+    let Some(argon2) = hasher_for(&parsed) else {
+        return false;
+    };
+    let (Some(salt), Some(expected)) = (&parsed.salt, &parsed.hash) else {
+        return false;
+    };
+    let blocks = argon2.params().block_count();
+    let mut output = vec![0u8; expected.len()];
+    let computed = MEMORY.with_borrow_mut(|memory| {
+        if memory.len() < blocks {
+            memory.resize(blocks, Block::new());
+        }
+        argon2.hash_password_into_with_memory(
+            password.as_bytes(),
+            salt.as_ref(),
+            &mut output,
+            &mut memory[..blocks],
+        )
+    });
+    computed.is_ok() && bool::from(output.ct_eq(expected.as_bytes()))
+}
+
+/// The Argon2 instance a stored hash was made with.
+fn hasher_for(parsed: &PasswordHash) -> Option<Argon2<'static>> {
+    let algorithm = Algorithm::try_from(parsed.algorithm.as_str()).ok()?;
+    let version = match parsed.version {
+        Some(version) => Version::try_from(version).ok()?,
+        None => Version::default(),
+    };
+    let params = Params::try_from(parsed).ok()?;
+    Some(Argon2::new(algorithm, version, params))
 }
 
 /// A hash of a random password, checked when the login names no user so that an
@@ -147,6 +188,23 @@ fn run_checks(inbox: &Mutex<std::sync::mpsc::Receiver<Check>>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hashes_from_other_argon2_settings_and_garbage_are_handled() {
+        let argon2i = Argon2::new(
+            Algorithm::Argon2i,
+            Version::V0x13,
+            Params::new(8, 1, 1, Some(16)).unwrap(),
+        );
+        let hash = argon2i.hash_password(b"pw").unwrap().to_string();
+        assert!(password_matches("pw", &hash));
+        assert!(!password_matches("pw2", &hash));
+        assert!(!password_matches("pw", "not a phc string"));
+        assert!(!password_matches(
+            "pw",
+            &hash.replace("argon2i", "argon2id")
+        ));
+    }
 
     #[tokio::test]
     async fn a_full_queue_refuses_at_once() {

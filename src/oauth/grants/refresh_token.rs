@@ -51,7 +51,7 @@ pub(super) async fn issue<S: Stores>(
         return Err(invalid("Refresh token has expired"));
     }
     let scope = narrowed_scope(&record, scope)?;
-    check_owner(core, &record).await?;
+    check_owner(core, &record)?;
 
     let owner = record
         .user_id
@@ -97,22 +97,18 @@ fn narrowed_scope(record: &RefreshRecord, requested: Option<&str>) -> Result<Sco
     }
 }
 
-/// A user who was locked, disabled or deleted since the grant gets no new tokens.
-/// Read from the database rather than memory: the refresh already costs a
-/// database round trip, and a lock must bite at once.
-async fn check_owner<S: Stores>(core: &Core<S>, record: &RefreshRecord) -> Result<(), OAuthError> {
+/// A user who was locked or disabled since the grant gets no new tokens. The
+/// status comes from memory: management commands return only once servers have
+/// reloaded it, and a lock after failed logins reloads at once.
+fn check_owner<S: Stores>(core: &Core<S>, record: &RefreshRecord) -> Result<(), OAuthError> {
     let Some(user_id) = record.user_id.as_deref() else {
         return Ok(());
     };
-    let user = core
-        .store
-        .find_user_by_id(user_id)
-        .await?
-        .ok_or_else(|| invalid("The user of this refresh token no longer exists"))?;
-    if user.status.disabled {
+    let status = core.store.user_status(user_id);
+    if status.disabled {
         return Err(OAuthError::user_disabled());
     }
-    if user.status.locked {
+    if status.locked {
         return Err(OAuthError::user_locked());
     }
     Ok(())
