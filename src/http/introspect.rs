@@ -73,9 +73,11 @@ pub(crate) async fn introspect(
         Ok(form) => form,
         Err(response) => return response,
     };
+    let credentials = form.client_credentials();
+    let info = RequestInfo::new(None, &credentials);
     let result = async {
         let request = pb::IntrospectRequest {
-            client: Some(form.client_credentials()?),
+            client: Some(credentials?),
             token: form.take("token").unwrap_or_default(),
             token_type_hint: form.take("token_type_hint"),
         };
@@ -98,8 +100,6 @@ pub(crate) async fn introspect(
         }
         .into_response(),
     };
-    response
-        .extensions_mut()
-        .insert(RequestInfo::client_only(&form));
+    response.extensions_mut().insert(info);
     response
 }

@@ -10,9 +10,10 @@ use axum::response::{IntoResponse, Response};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 use super::error::Outcome;
-use super::form::FormRequest;
 use super::routes::HttpState;
 use crate::clock;
+use crate::grpc::pb;
+use crate::oauth::error::OAuthError;
 use crate::oauth::model::GrantType;
 
 /// The Prometheus recorder's handle.
@@ -57,14 +58,15 @@ pub(crate) struct RequestInfo {
 }
 
 impl RequestInfo {
-    pub(crate) fn client_only(form: &FormRequest) -> Self {
+    /// What the log line says of a request with these credentials and grant.
+    pub(crate) fn new(
+        grant_type: Option<String>,
+        credentials: &Result<pb::ClientCredentials, OAuthError>,
+    ) -> Self {
+        let client_id = credentials.as_ref().ok().map(|c| c.client_id.clone());
         Self {
-            grant_type: None,
-            client_id: form
-                .client_credentials()
-                .ok()
-                .map(|c| c.client_id)
-                .filter(|id| !id.is_empty()),
+            grant_type,
+            client_id: client_id.filter(|id| !id.is_empty()),
         }
     }
 }
@@ -78,11 +80,7 @@ fn grant_label(grant_type: Option<&str>) -> &'static str {
     }
 }
 
-pub(crate) async fn observe(
-    State(_state): State<HttpState>,
-    request: Request,
-    next: Next,
-) -> Response {
+pub(crate) async fn observe(request: Request, next: Next) -> Response {
     let started = clock::instant();
     let method = request.method().clone();
     let path = request.uri().path().to_owned();

@@ -49,6 +49,6 @@ pub fn router(service: TokenServiceImpl<SeaStore>, store: SeaStore, config: &Con
         .route("/readyz", get(super::probes::readyz))
         .route("/metrics", get(super::metrics::render))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .layer(axum::middleware::from_fn_with_state(state.clone(), observe))
+        .layer(axum::middleware::from_fn(observe))
         .with_state(state)
 }

@@ -45,17 +45,11 @@ pub(crate) async fn token(
         Ok(form) => form,
         Err(response) => return response,
     };
-    let info = RequestInfo {
-        grant_type: form.take("grant_type"),
-        client_id: form
-            .client_credentials()
-            .ok()
-            .map(|c| c.client_id)
-            .filter(|id| !id.is_empty()),
-    };
+    let credentials = form.client_credentials();
+    let info = RequestInfo::new(form.take("grant_type"), &credentials);
     let result = async {
         let request = pb::IssueTokenRequest {
-            client: Some(form.client_credentials()?),
+            client: Some(credentials?),
             grant_type: form.take("grant_type").unwrap_or_default(),
             scope: form.take("scope"),
             username: form.take("username"),

@@ -308,11 +308,6 @@ impl KeyRing {
         self.keys.iter().find(|key| key.kid == kid)
     }
 
-    /// Whether the ring holds the key `kid`.
-    pub fn contains(&self, kid: &str) -> bool {
-        self.find(kid).is_some()
-    }
-
     /// The JWKS (RFC 7517 §5): every public key that is current, about to become
     /// current, or retired less than `retention` seconds ago (the longest a token
     /// it signed can live).
@@ -332,11 +327,6 @@ impl KeyRing {
         algs.sort_unstable();
         algs.dedup();
         algs
-    }
-
-    /// The number of keys held.
-    pub fn len(&self) -> usize {
-        self.keys.len()
     }
 
     /// Whether the ring holds no key.

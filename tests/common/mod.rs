@@ -78,10 +78,6 @@ impl TestDb {
         }
     }
 
-    pub fn is_postgres(&self) -> bool {
-        self.postgres.is_some()
-    }
-
     /// The same database reached through another host and port (a proxy).
     pub fn url_via(&self, addr: SocketAddr) -> String {
         let (_, name) = self.postgres.as_ref().expect("a PostgreSQL database");
@@ -232,10 +228,6 @@ impl Server {
     /// Everything the server logged so far.
     pub fn log(&self) -> String {
         self.log.lock().unwrap().clone()
-    }
-
-    pub fn pid(&self) -> u32 {
-        self.child.id()
     }
 
     /// Sends SIGTERM and waits for the exit status.
