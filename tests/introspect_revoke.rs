@@ -12,18 +12,9 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use common::*;
 use oauthd::grpc::pb;
 
-async fn active(server: &Server, caller: &TestClient, token: &str) -> bool {
-    let mut grpc = server.grpc().await;
-    grpc.introspect(introspect_request(caller, token))
-        .await
-        .unwrap()
-        .into_inner()
-        .active
-}
-
 async fn becomes_inactive(server: &Server, caller: &TestClient, token: &str) -> bool {
     eventually(Duration::from_millis(1500), || async {
-        !active(server, caller, token).await
+        !server.is_active(caller, token).await
     })
     .await
 }
@@ -103,15 +94,15 @@ async fn revoking_a_refresh_token_revokes_the_access_tokens_of_its_family() {
         .into_inner();
     let refresh = second.refresh_token.unwrap();
     assert!(
-        active(&server, &client, &refresh).await,
+        server.is_active(&client, &refresh).await,
         "refresh tokens introspect too"
     );
     grpc.revoke(revoke_request(&client, &refresh))
         .await
         .unwrap();
-    assert!(!active(&server, &client, &first.access_token).await);
-    assert!(!active(&server, &client, &second.access_token).await);
-    assert!(!active(&server, &client, &refresh).await);
+    assert!(!server.is_active(&client, &first.access_token).await);
+    assert!(!server.is_active(&client, &second.access_token).await);
+    assert!(!server.is_active(&client, &refresh).await);
 }
 
 #[tokio::test]
@@ -134,7 +125,7 @@ async fn unknown_tokens_revoke_quietly_and_foreign_tokens_are_refused() {
         .await
         .unwrap_err();
     assert_eq!(oauth_error(&refused).1, "unauthorized_client");
-    assert!(active(&server, &client, &token.access_token).await);
+    assert!(server.is_active(&client, &token.access_token).await);
 }
 
 #[tokio::test]
@@ -163,11 +154,8 @@ async fn tokens_go_inactive_when_their_client_is_disabled_or_deleted() {
     assert!(becomes_inactive(&server, &resource_server, &b).await);
     cli(&db.url, &["client", "enable", &disabled.id]);
     assert!(
-        eventually(Duration::from_millis(1500), || active(
-            &server,
-            &resource_server,
-            &a
-        ))
+        eventually(Duration::from_millis(1500), || server
+            .is_active(&resource_server, &a))
         .await
     );
 }
@@ -205,9 +193,9 @@ async fn expired_tokens_are_inactive() {
     let server = Server::start_with(&db, &["--access-token-ttl", "2"]);
     let client = create_full_client(&db.url);
     let token = server.client_credentials_token(&client).await;
-    assert!(active(&server, &client, &token.access_token).await);
+    assert!(server.is_active(&client, &token.access_token).await);
     tokio::time::sleep(Duration::from_millis(3100)).await;
-    assert!(!active(&server, &client, &token.access_token).await);
+    assert!(!server.is_active(&client, &token.access_token).await);
 }
 
 #[tokio::test]
@@ -251,9 +239,9 @@ async fn forged_tokens_are_inactive() {
     )
     .unwrap();
 
-    assert!(active(&server, &client, &token.access_token).await);
+    assert!(server.is_active(&client, &token.access_token).await);
     for forged in [&tampered, &unsigned, &confused, "a.b.c", "garbage"] {
-        assert!(!active(&server, &client, forged).await, "{forged}");
+        assert!(!server.is_active(&client, forged).await, "{forged}");
     }
 }
 

@@ -213,6 +213,16 @@ impl Server {
             .into_inner()
     }
 
+    /// Whether `caller` finds `token` active through gRPC introspection.
+    pub async fn is_active(&self, caller: &TestClient, token: &str) -> bool {
+        let mut grpc = self.grpc().await;
+        grpc.introspect(introspect_request(caller, token))
+            .await
+            .unwrap()
+            .into_inner()
+            .active
+    }
+
     pub async fn channel(&self) -> Channel {
         Channel::from_shared(format!("http://{}", self.grpc_addr))
             .unwrap()
