@@ -22,6 +22,9 @@ pub(crate) struct Metrics {
     handle: PrometheusHandle,
 }
 
+/// How often recorded latencies are folded into their buckets.
+const UPKEEP_INTERVAL: std::time::Duration = std::time::Duration::from_secs(5);
+
 const LATENCY_BUCKETS: [f64; 12] = [
     0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0,
 ];
@@ -46,6 +49,18 @@ impl Metrics {
         });
         Self {
             handle: handle.clone(),
+        }
+    }
+
+    /// Drains recorded latencies into their buckets every few seconds. The
+    /// recorder keeps every raw sample until then, so without this a server
+    /// nobody scrapes would grow by eight bytes a request, forever.
+    pub(crate) async fn upkeep_forever(self) {
+        let mut every = tokio::time::interval(UPKEEP_INTERVAL);
+        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            every.tick().await;
+            self.handle.run_upkeep();
         }
     }
 }

@@ -23,15 +23,18 @@ pub(crate) struct HttpState {
     pub(crate) metrics: Metrics,
 }
 
-/// Builds the shim's router around the in-process gRPC service.
+/// Builds the shim's router around the in-process gRPC service. Call it inside
+/// the runtime: it starts the metrics upkeep task.
 pub fn router(service: TokenServiceImpl<SeaStore>, store: SeaStore, config: &Config) -> Router {
+    let metrics = Metrics::install();
+    tokio::spawn(metrics.clone().upkeep_forever());
     let state = HttpState {
         service,
         store,
         issuer: config.policy.issuer.clone(),
         default_access_token_ttl: config.policy.access_token_ttl,
         jwks_max_age: config.key_publish_delay.max(1),
-        metrics: Metrics::install(),
+        metrics,
     };
     let token = post(super::token::token);
     Router::new()
