@@ -104,7 +104,7 @@ grpc_scenario() {
     shift 3
     echo "== $label" >&2
     $load grpc --addr "$addr" --scenario "$scenario" --label "$label" --duration "$duration" \
-        --connections "$connections" --client-id "$client_id" --client-secret "$client_secret" \
+        --connections "$connections" --client-id="$client_id" --client-secret="$client_secret" \
         --username bench --password bench-password "$@" | tee -a "$results"
 }
 
@@ -121,7 +121,7 @@ grpc_scenario password-grpc "$grpc" password
 # the runtime's threads, so the client_credentials p99 must stay low.
 echo "== client_credentials during a burst of logins" >&2
 $load grpc --addr "$grpc" --scenario password --label password-burst --duration "$duration" \
-    --connections 8 --client-id "$client_id" --client-secret "$client_secret" \
+    --connections 8 --client-id="$client_id" --client-secret="$client_secret" \
     --username bench --password bench-password > "$work/burst.json" &
 burst=$!
 grpc_scenario client_credentials-during-logins "$grpc" client-credentials
