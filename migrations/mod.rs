@@ -5,6 +5,7 @@
 use sea_orm_migration::prelude::*;
 
 mod m20261121_000001_initial;
+mod m20261122_000001_refresh_parent;
 
 /// Every migration, oldest first.
 pub struct Migrator;
@@ -12,6 +13,9 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m20261121_000001_initial::Migration)]
+        vec![
+            Box::new(m20261121_000001_initial::Migration),
+            Box::new(m20261122_000001_refresh_parent::Migration),
+        ]
     }
 }

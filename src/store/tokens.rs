@@ -2,8 +2,8 @@
 
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter,
-    TransactionTrait,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DbBackend, EntityTrait,
+    QueryFilter, Statement, TransactionTrait,
 };
 
 use super::entities::{access_token, refresh_token, revocation};
@@ -34,7 +34,7 @@ fn refresh_to_domain(row: refresh_token::Model) -> Result<RefreshRecord, StoreEr
     })
 }
 
-fn refresh_row(token: &NewRefreshToken) -> refresh_token::ActiveModel {
+fn refresh_row(token: &NewRefreshToken, parent_hash: Option<&str>) -> refresh_token::ActiveModel {
     let record = &token.record;
     refresh_token::ActiveModel {
         token_hash: Set(record.token_hash.clone()),
@@ -50,7 +50,44 @@ fn refresh_row(token: &NewRefreshToken) -> refresh_token::ActiveModel {
         revoked: Set(false),
         access_jti: Set(token.access_jti.clone()),
         access_expires_at: Set(token.access_expires_at),
+        parent_hash: Set(parent_hash.map(str::to_owned)),
     }
+}
+
+/// A rotation on SQLite, as one statement: the new row goes in only while the
+/// used one is unused and unrevoked, and the trigger of migration
+/// `m20261122_000001` marks the used one in the same statement. SQLite holds its
+/// write lock from a statement's start to its end, so this is as atomic as a
+/// transaction, and it is one round trip to SQLite's worker thread instead of
+/// four: under load each round trip costs two thread wake-ups.
+const ROTATE_ON_SQLITE: &str = "\
+INSERT INTO refresh_tokens (token_hash, family_id, client_id, user_id, username, scope, \
+grant_scope, issued_at, expires_at, used_at, revoked, access_jti, access_expires_at, parent_hash) \
+SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, FALSE, ?, ?, ? \
+WHERE EXISTS (SELECT 1 FROM refresh_tokens \
+WHERE token_hash = ? AND used_at IS NULL AND revoked = FALSE)";
+
+fn rotate_on_sqlite(used_hash: &str, next: &NewRefreshToken) -> Statement {
+    let record = &next.record;
+    Statement::from_sql_and_values(
+        DbBackend::Sqlite,
+        ROTATE_ON_SQLITE,
+        [
+            record.token_hash.clone().into(),
+            record.family_id.clone().into(),
+            record.client_id.clone().into(),
+            record.user_id.clone().into(),
+            record.username.clone().into(),
+            record.scope.to_string().into(),
+            record.grant_scope.to_string().into(),
+            record.issued_at.into(),
+            record.expires_at.into(),
+            next.access_jti.clone().into(),
+            next.access_expires_at.into(),
+            used_hash.to_owned().into(),
+            used_hash.to_owned().into(),
+        ],
+    )
 }
 
 /// Inserts revocations, ignoring ones already recorded.
@@ -82,7 +119,7 @@ async fn insert_revocations(
 impl RefreshTokenStore for SeaStore {
     async fn insert_refresh(&self, token: &NewRefreshToken) -> Result<(), StoreError> {
         let _turn = self.write_turn().await;
-        refresh_token::Entity::insert(refresh_row(token))
+        refresh_token::Entity::insert(refresh_row(token, None))
             .exec_without_returning(self.db())
             .await
             .map_err(classify)?;
@@ -105,11 +142,19 @@ impl RefreshTokenStore for SeaStore {
         next: &NewRefreshToken,
     ) -> Result<bool, StoreError> {
         let _turn = self.write_turn().await;
+        if self.db().get_database_backend() == DbBackend::Sqlite {
+            let inserted = self
+                .db()
+                .execute_raw(rotate_on_sqlite(used_hash, next))
+                .await
+                .map_err(classify)?;
+            return Ok(inserted.rows_affected() == 1);
+        }
         let txn = self.db().begin().await.map_err(classify)?;
         // The single-use rule lives in this one conditional UPDATE: of any number
         // of concurrent requests, on any number of replicas, exactly one sees a
-        // row affected. Writing first also makes SQLite take its write lock at
-        // the start of the transaction, where the busy timeout applies.
+        // row affected; the row lock makes a concurrent family revocation either
+        // land first (and this update match nothing) or wait for this commit.
         let marked = refresh_token::Entity::update_many()
             .col_expr(refresh_token::Column::UsedAt, Some(now).into())
             .filter(refresh_token::Column::TokenHash.eq(used_hash))
@@ -121,7 +166,7 @@ impl RefreshTokenStore for SeaStore {
         if marked.rows_affected != 1 {
             return Ok(false);
         }
-        refresh_token::Entity::insert(refresh_row(next))
+        refresh_token::Entity::insert(refresh_row(next, Some(used_hash)))
             .exec_without_returning(&txn)
             .await
             .map_err(classify)?;

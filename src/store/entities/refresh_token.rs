@@ -21,6 +21,8 @@ pub struct Model {
     /// The access token issued beside this refresh token, revoked with the family.
     pub access_jti: String,
     pub access_expires_at: i64,
+    /// The token this one replaced, if it came from a rotation.
+    pub parent_hash: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
