@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use clap::Parser as _;
 use oauthd::cli::{Cli, Command, run_management};
 use oauthd::config::{Config, LogFormat};
+use tracing_appender::non_blocking::WorkerGuard;
 use tracing_subscriber::EnvFilter;
 
 fn main() -> ExitCode {
@@ -16,7 +17,8 @@ fn main() -> ExitCode {
         Err(err) => return fail(&err),
     };
     let serving = matches!(cli.command, Command::Serve);
-    init_tracing(config.log_format, if serving { "info" } else { "warn" });
+    let _flush_logs_at_exit =
+        init_tracing(config.log_format, if serving { "info" } else { "warn" });
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -40,17 +42,27 @@ fn main() -> ExitCode {
 }
 
 /// Logs go to standard error, so standard output carries only command results.
-fn init_tracing(format: LogFormat, default_level: &str) {
+///
+/// A dedicated thread writes them: formatting stays on the thread that logs, but
+/// the write does not, and lines that queue up while it writes go out in one
+/// call. At thousands of requests a second that is most of what logging cost.
+/// If the queue ever fills (standard error blocked), lines are dropped rather
+/// than requests stalled. The returned guard flushes the queue when dropped.
+fn init_tracing(format: LogFormat, default_level: &str) -> WorkerGuard {
+    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .thread_name("oauthd-log")
+        .finish(std::io::BufWriter::new(std::io::stderr()));
     let filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_level));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(writer)
         .with_ansi(std::io::stderr().is_terminal());
     match format {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().init(),
     }
+    guard
 }
 
 fn fail(err: &dyn std::fmt::Display) -> ExitCode {
