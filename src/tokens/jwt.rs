@@ -66,7 +66,9 @@ pub struct SignError(String);
 /// Signs `claims` with `key`: the JWS compact serialization (RFC 7515 §7.1) of
 /// the key's fixed header and the claims, signed with the key parsed at load.
 pub fn sign(key: &RingKey, claims: &JwtClaims) -> Result<String, SignError> {
-    let payload = serde_json::to_vec(claims).map_err(|err| SignError(err.to_string()))?;
+    // Sized for typical claims, so serializing them does not grow the buffer.
+    let mut payload = Vec::with_capacity(384);
+    serde_json::to_writer(&mut payload, claims).map_err(|err| SignError(err.to_string()))?;
     let mut token = String::with_capacity(key.encoded_header.len() + payload.len() * 4 / 3 + 360);
     token.push_str(&key.encoded_header);
     token.push('.');

@@ -8,7 +8,7 @@ use std::fmt;
 use aws_lc_rs::digest;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use rand::RngCore as _;
+use rand::{Rng as _, RngCore as _};
 use subtle::ConstantTimeEq as _;
 
 /// A value that must never reach a log: `Debug` prints `[redacted]`.
@@ -50,9 +50,8 @@ pub fn new_secret() -> String {
 /// hex, so that an id never starts with `-` and passes as a command-line
 /// argument, a URL segment or a file name alike.
 pub fn new_id() -> String {
-    let mut buf = [0u8; 16];
-    rand::rng().fill_bytes(&mut buf);
-    buf.iter().map(|byte| format!("{byte:02x}")).collect()
+    let id: u128 = rand::rng().random();
+    format!("{id:032x}")
 }
 
 /// The stored form of a secret or token: SHA-256, URL-safe base64.
