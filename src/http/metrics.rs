@@ -121,7 +121,8 @@ pub(crate) async fn observe(request: Request, next: Next) -> Response {
     .increment(1);
     metrics::histogram!("oauthd_http_request_duration_seconds", "endpoint" => endpoint.clone())
         .record(elapsed.as_secs_f64());
-    let latency_ms = elapsed.as_secs_f64() * 1000.0;
+    // Whole microseconds, so the line shows 0.25 rather than 0.25000000000000006.
+    let latency_ms = elapsed.as_micros() as f64 / 1000.0;
     let client_id = info.client_id.as_deref().unwrap_or("-");
     if matches!(endpoint.as_str(), "/healthz" | "/readyz" | "/metrics") {
         tracing::debug!(%method, path, status, latency_ms, "request");
