@@ -41,6 +41,9 @@ fn main() -> ExitCode {
     }
 }
 
+/// Lines the log queue holds. The queue is a ring whose every slot gets touched
+/// in turn, so its length is resident memory: 8192 lines is 256 KiB, a quarter
+/// of a second of lines at full load.
 const LOG_QUEUE_LINES: usize = 8192;
 
 /// Logs go to standard error, so standard output carries only command results.
@@ -49,10 +52,7 @@ const LOG_QUEUE_LINES: usize = 8192;
 /// the write does not, and lines that queue up while it writes go out in one
 /// call. At thousands of requests a second that is most of what logging cost.
 /// If the queue ever fills (standard error blocked), lines are dropped rather
-/// than requests stalled. The queue is a ring whose every slot gets touched in
-/// turn, so its length is resident memory: 8192 lines is 256 KiB, a quarter of
-/// a second of lines at full load. The returned guard flushes the queue when
-/// dropped.
+/// than requests stalled. The returned guard flushes the queue when dropped.
 fn init_tracing(format: LogFormat, default_level: &str) -> WorkerGuard {
     let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
         .thread_name("oauthd-log")

@@ -17,6 +17,7 @@ use crate::grpc::health::follow_database;
 use crate::grpc::pb;
 use crate::grpc::pb::token_service_server::TokenServiceServer;
 use crate::grpc::token_service::TokenServiceImpl;
+use crate::http::Metrics;
 use crate::oauth::Core;
 use crate::tokens::jwt::VerifiedTokens;
 use crate::tokens::password::PasswordVerifier;
@@ -53,6 +54,8 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let (reporter, health_service) = tonic_health::server::health_reporter();
     tokio::spawn(store.clone().sync_forever(available_tx, stop_rx.clone()));
     tokio::spawn(follow_database(reporter, available_rx));
+    let metrics = Metrics::install();
+    tokio::spawn(metrics.clone().upkeep_forever());
     if config.key_rotation_interval > 0 {
         tokio::spawn(store.clone().rotate_on_schedule(
             config.policy.signing_alg,
@@ -92,8 +95,11 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             tracing::warn!(error = %err, "cannot set TCP_NODELAY");
         }
     });
-    let http = axum::serve(http_listener, crate::http::router(service, store, &config))
-        .with_graceful_shutdown(stopped(stop_rx));
+    let http = axum::serve(
+        http_listener,
+        crate::http::router(service, store, metrics, &config),
+    )
+    .with_graceful_shutdown(stopped(stop_rx));
 
     tokio::spawn(async move {
         shutdown.await;

@@ -13,7 +13,8 @@ mod token;
 mod well_known;
 
 pub use form::FormRequest;
-pub use routes::router;
+pub(crate) use metrics::Metrics;
+pub(crate) use routes::router;
 
 /// The largest request body read (SPEC §4); anything longer gets 413.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;

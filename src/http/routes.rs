@@ -23,11 +23,13 @@ pub(crate) struct HttpState {
     pub(crate) metrics: Metrics,
 }
 
-/// Builds the shim's router around the in-process gRPC service. Call it inside
-/// the runtime: it starts the metrics upkeep task.
-pub fn router(service: TokenServiceImpl<SeaStore>, store: SeaStore, config: &Config) -> Router {
-    let metrics = Metrics::install();
-    tokio::spawn(metrics.clone().upkeep_forever());
+/// Builds the shim's router around the in-process gRPC service.
+pub(crate) fn router(
+    service: TokenServiceImpl<SeaStore>,
+    store: SeaStore,
+    metrics: Metrics,
+    config: &Config,
+) -> Router {
     let state = HttpState {
         service,
         store,
