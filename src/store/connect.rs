@@ -22,11 +22,17 @@ pub async fn connect(url: &str, max_connections: u32) -> Result<DatabaseConnecti
     // SQLite writes one at a time anyway, and sqlx runs a thread per SQLite
     // connection with its own page cache: a few connections serve as well as
     // many and cost less memory.
-    let max_connections = if url.starts_with("sqlite:") {
+    let sqlite = url.starts_with("sqlite:");
+    let max_connections = if sqlite {
         max_connections.min(SQLITE_MAX_CONNECTIONS)
     } else {
         max_connections
     };
+    if sqlite {
+        // A ping before each checkout would double the hand-offs to sqlx's
+        // per-connection SQLite thread, and a local file has no link to lose.
+        options.test_before_acquire(false);
+    }
     options
         .max_connections(max_connections)
         .min_connections(1)
