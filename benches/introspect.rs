@@ -14,7 +14,7 @@ use oauthd::oauth::introspect::{Introspection, introspect};
 use oauthd::oauth::model::GrantType;
 use oauthd::oauth::scope::ScopeSet;
 use oauthd::oauth::{Core, Policy, TokenFormat};
-use oauthd::store::{ClientSpec, SeaStore, connect, migrate};
+use oauthd::store::{ClientSpec, SeaStore};
 use oauthd::tokens::jwt::VerifiedTokens;
 use oauthd::tokens::keys::SigningAlg;
 use oauthd::tokens::password::PasswordVerifier;
@@ -28,9 +28,7 @@ fn jwt_introspection(c: &mut Criterion) {
         dir.path().join("bench.db").display()
     );
     let (core, credentials, token) = runtime.block_on(async {
-        let db = connect(&url, 4).await.unwrap();
-        migrate(&db).await.unwrap();
-        let store = SeaStore::new(db, &url, None);
+        let store = SeaStore::open(&url, 4, None).await.unwrap();
         store.refresh().await.unwrap();
         store
             .ensure_signing_key(SigningAlg::Es256, clock::now())

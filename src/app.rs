@@ -2,16 +2,15 @@
 
 use crate::config::Config;
 use crate::oauth::storage::StoreError;
-use crate::store::{SeaStore, connect, migrate};
+use crate::store::SeaStore;
 
 /// Connects to the configured database, applies pending migrations and wraps it
 /// in a store. Both `serve` and every management command start here.
 pub async fn open_store(config: &Config) -> Result<SeaStore, StoreError> {
-    let db = connect(&config.database_url, config.database_max_connections).await?;
-    migrate(&db).await?;
-    Ok(SeaStore::new(
-        db,
+    SeaStore::open(
         &config.database_url,
+        config.database_max_connections,
         config.master_key.clone(),
-    ))
+    )
+    .await
 }

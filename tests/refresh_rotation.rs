@@ -124,6 +124,62 @@ async fn concurrent_refreshes_of_one_token_have_exactly_one_winner() {
 }
 
 #[tokio::test]
+async fn concurrent_refreshes_of_different_tokens_all_succeed_and_keep_their_grant() {
+    let (db, server, client) = setup(&[]);
+    let other = create_full_client(&db.url);
+    let mut grpc = server.grpc().await;
+    let mut tokens = Vec::new();
+    for _ in 0..16 {
+        tokens.push(login(&mut grpc, &client).await.refresh_token.unwrap());
+    }
+    // One more, presented by a client it was not issued to, in the same burst.
+    let foreign = login(&mut grpc, &client).await.refresh_token.unwrap();
+    let mut racers = Vec::new();
+    for (token, caller) in tokens
+        .iter()
+        .map(|token| (token, &client))
+        .chain([(&foreign, &other)])
+    {
+        let mut racer = TokenServiceClient::new(server.channel().await);
+        let request = refresh(caller, token);
+        racers.push(tokio::spawn(
+            async move { racer.refresh_token(request).await },
+        ));
+    }
+    let mut successors = Vec::new();
+    for racer in racers {
+        successors.push(racer.await.unwrap());
+    }
+    let refused = successors.pop().unwrap().unwrap_err();
+    assert_eq!(
+        oauth_error(&refused).2,
+        "Refresh token was issued to another client"
+    );
+    let mut fresh = std::collections::HashSet::new();
+    for successor in successors {
+        let successor = successor.unwrap().into_inner();
+        assert_eq!(successor.scope, "read write");
+        let access = grpc
+            .introspect(introspect_request(&client, &successor.access_token))
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(access.active);
+        assert_eq!(access.username.as_deref(), Some("henry"));
+        let next = successor.refresh_token.unwrap();
+        assert!(
+            fresh.insert(next.clone()),
+            "a refresh token was issued twice"
+        );
+        grpc.refresh_token(refresh(&client, &next)).await.unwrap();
+    }
+    // The foreign presentation spent nothing: the rightful client still refreshes.
+    grpc.refresh_token(refresh(&client, &foreign))
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
 async fn refresh_errors_say_which_problem_they_are() {
     let (db, server, client) = setup(&["--refresh-token-ttl", "2"]);
     let other = create_full_client(&db.url);

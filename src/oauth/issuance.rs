@@ -56,11 +56,28 @@ pub(crate) fn mint_access<S: KeyStore>(
     scope: &ScopeSet,
     now: UnixTime,
 ) -> Result<MintedAccess, OAuthError> {
-    let ttl = client
+    mint_access_as(core, secret::new_id(), client, owner, scope, now)
+}
+
+/// When an access token for `client` issued at `now` expires.
+pub(crate) fn access_expiry<S>(core: &Core<S>, client: &Client, now: UnixTime) -> UnixTime {
+    now + client
         .access_token_ttl
-        .unwrap_or(core.policy.access_token_ttl);
+        .unwrap_or(core.policy.access_token_ttl)
+}
+
+/// [`mint_access`] with a `jti` chosen beforehand, for a refresh exchange that
+/// records the access token before it knows the token's owner and scope.
+pub(crate) fn mint_access_as<S: KeyStore>(
+    core: &Core<S>,
+    jti: String,
+    client: &Client,
+    owner: Option<Owner<'_>>,
+    scope: &ScopeSet,
+    now: UnixTime,
+) -> Result<MintedAccess, OAuthError> {
     let claims = AccessClaims {
-        jti: secret::new_id(),
+        jti,
         iss: core.policy.issuer.clone(),
         sub: owner.map_or_else(|| client.id.clone(), |o| o.user_id.to_owned()),
         aud: core.policy.audience.clone(),
@@ -70,7 +87,7 @@ pub(crate) fn mint_access<S: KeyStore>(
         scope: scope.clone(),
         iat: now,
         nbf: now,
-        exp: now + ttl,
+        exp: access_expiry(core, client, now),
     };
     match core.policy.token_format {
         TokenFormat::Jwt => {
@@ -94,6 +111,19 @@ pub(crate) fn mint_access<S: KeyStore>(
                 opaque_hash: Some(minted.hash),
             })
         }
+    }
+}
+
+/// Whether an access token can be minted at `now`: a JWT needs a key that signs
+/// then. Asked before a step that cannot be undone if minting then fails.
+pub(crate) fn can_mint<S: KeyStore>(core: &Core<S>, now: UnixTime) -> bool {
+    match core.policy.token_format {
+        TokenFormat::Jwt => core
+            .store
+            .key_ring()
+            .signing_key(core.policy.signing_alg, now)
+            .is_some(),
+        TokenFormat::Opaque => true,
     }
 }
 

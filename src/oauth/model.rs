@@ -159,6 +159,23 @@ pub struct NewRefreshToken {
     pub access_expires_at: UnixTime,
 }
 
+/// What a refresh exchange decides before it reads the token it replaces: the
+/// successor's own hash and lifetime, and the access token issued beside it.
+/// Family, owner and scope carry over from the replaced token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefreshSuccessor {
+    /// SHA-256 of the new token, URL-safe base64.
+    pub token_hash: String,
+    /// When it is issued; the replaced token must not have expired by then.
+    pub issued_at: UnixTime,
+    /// When it stops working.
+    pub expires_at: UnixTime,
+    /// `jti` of the access token issued with it.
+    pub access_jti: String,
+    /// Expiry of that access token.
+    pub access_expires_at: UnixTime,
+}
+
 /// A stored opaque access token (`--token-format opaque`), found by its hash.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OpaqueAccessRecord {

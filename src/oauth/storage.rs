@@ -5,7 +5,8 @@ use std::future::Future;
 use std::sync::Arc;
 
 use super::model::{
-    Client, NewRefreshToken, OpaqueAccessRecord, RefreshRecord, UnixTime, User, UserStatus,
+    Client, NewRefreshToken, OpaqueAccessRecord, RefreshRecord, RefreshSuccessor, UnixTime, User,
+    UserStatus,
 };
 use crate::tokens::keys::KeyRing;
 
@@ -97,6 +98,20 @@ pub trait RefreshTokenStore: Send + Sync {
         now: UnixTime,
         next: &NewRefreshToken,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Replaces the live refresh token `used_hash` of `client_id` with
+    /// `successor` in one step, keeping its family, its owner and its whole
+    /// granted scope, and returns the successor's record. Live means unused,
+    /// unrevoked, unexpired at `successor.issued_at`, and of no user who is
+    /// locked or disabled. `None` means nothing was written: the token is not
+    /// live, or the store has no one-step exchange. The caller then takes the
+    /// checked path (`find_refresh`, `rotate_refresh`), which also says why.
+    fn exchange_refresh(
+        &self,
+        used_hash: &str,
+        client_id: &str,
+        successor: &RefreshSuccessor,
+    ) -> impl Future<Output = Result<Option<RefreshRecord>, StoreError>> + Send;
 
     /// Revokes every refresh token of the family and every access token issued
     /// with them.

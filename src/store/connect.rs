@@ -22,7 +22,7 @@ pub async fn connect(url: &str, max_connections: u32) -> Result<DatabaseConnecti
     // SQLite writes one at a time anyway, and sqlx runs a thread per SQLite
     // connection with its own page cache: a few connections serve as well as
     // many and cost less memory.
-    let sqlite = url.starts_with("sqlite:");
+    let sqlite = is_sqlite(url);
     let max_connections = if sqlite {
         max_connections.min(SQLITE_MAX_CONNECTIONS)
     } else {
@@ -51,6 +51,23 @@ pub async fn connect(url: &str, max_connections: u32) -> Result<DatabaseConnecti
                 .pragma("cache_size", "-1024")
         });
     Database::connect(options).await.map_err(classify)
+}
+
+/// On SQLite, the one connection writes go through: SQLite writes one at a
+/// time anyway, and a connection of their own keeps its page cache valid
+/// between them (see `SeaStore::write_turn`). `None` for other databases.
+pub(super) async fn connect_sqlite_writer(
+    url: &str,
+) -> Result<Option<DatabaseConnection>, StoreError> {
+    if is_sqlite(url) {
+        connect(url, 1).await.map(Some)
+    } else {
+        Ok(None)
+    }
+}
+
+fn is_sqlite(url: &str) -> bool {
+    url.starts_with("sqlite:")
 }
 
 /// Applies pending migrations.

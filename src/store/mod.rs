@@ -12,6 +12,7 @@ mod clients;
 mod connect;
 pub mod entities;
 mod error;
+mod exchange;
 mod keys;
 mod memory;
 mod tokens;
@@ -30,6 +31,7 @@ pub use keys::KeyView;
 pub use users::{UserChange, UserSpec, UserView};
 
 use self::entities::state_version;
+use self::exchange::ExchangeQueue;
 use self::memory::Memory;
 use crate::oauth::storage::StoreError;
 use crate::tokens::master_key::MasterKey;
@@ -70,18 +72,40 @@ struct Inner {
     memory: Memory,
     master_key: Option<Arc<MasterKey>>,
     last_forced_key_reload: tokio::sync::Mutex<Option<std::time::Instant>>,
-    /// SQLite only: whose turn it is to write (see [`SeaStore::write_turn`]).
-    sqlite_writer: Option<tokio::sync::Mutex<()>>,
+    /// SQLite only: the connection writes go through, one at a time (see
+    /// [`SeaStore::write_turn`]).
+    sqlite_writer: Option<SqliteWriter>,
+    /// SQLite only: refresh exchanges waiting to be written together.
+    exchanges: ExchangeQueue,
+}
+
+struct SqliteWriter {
+    db: DatabaseConnection,
+    turn: tokio::sync::Mutex<()>,
+}
+
+/// A turn to write: the connection to write on, held until dropped.
+pub(crate) struct WriteTurn<'a> {
+    db: &'a DatabaseConnection,
+    _turn: Option<tokio::sync::MutexGuard<'a, ()>>,
+}
+
+impl WriteTurn<'_> {
+    /// The connection to write on.
+    pub(crate) fn db(&self) -> &DatabaseConnection {
+        self.db
+    }
 }
 
 impl SeaStore {
-    /// Wraps a migrated database. Call [`SeaStore::refresh`] before serving.
-    pub fn new(
+    /// Wraps a migrated database. On SQLite, `sqlite_writer` is a pool of one
+    /// connection on the same file that all writes go through.
+    fn new(
         db: DatabaseConnection,
+        sqlite_writer: Option<DatabaseConnection>,
         database_url: &str,
         master_key: Option<Arc<MasterKey>>,
     ) -> Self {
-        let sqlite = db.get_database_backend() == sea_orm::DbBackend::Sqlite;
         Self {
             inner: Arc::new(Inner {
                 db,
@@ -89,9 +113,26 @@ impl SeaStore {
                 memory: Memory::default(),
                 master_key,
                 last_forced_key_reload: tokio::sync::Mutex::default(),
-                sqlite_writer: sqlite.then(tokio::sync::Mutex::default),
+                sqlite_writer: sqlite_writer.map(|db| SqliteWriter {
+                    db,
+                    turn: tokio::sync::Mutex::default(),
+                }),
+                exchanges: ExchangeQueue::default(),
             }),
         }
+    }
+
+    /// Connects to `url`, applies pending migrations and wraps the result. Call
+    /// [`SeaStore::refresh`] before serving.
+    pub async fn open(
+        url: &str,
+        max_connections: u32,
+        master_key: Option<Arc<MasterKey>>,
+    ) -> Result<Self, StoreError> {
+        let db = connect::connect(url, max_connections).await?;
+        connect::migrate(&db).await?;
+        let sqlite_writer = connect::connect_sqlite_writer(url).await?;
+        Ok(Self::new(db, sqlite_writer, url, master_key))
     }
 
     /// Waits for this process's turn to write, on SQLite; on PostgreSQL there is
@@ -100,12 +141,24 @@ impl SeaStore {
     /// that reaches 100 ms per step, so writers of one process contending
     /// through SQLite make long tails. Queuing them here instead hands the
     /// write lock over without sleeping. (Other processes, such as the CLI,
-    /// still meet SQLite's busy timeout.)
-    pub(crate) async fn write_turn(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
+    /// still meet SQLite's busy timeout.) Writing on one connection also keeps
+    /// its page cache valid: SQLite drops a connection's cache whenever another
+    /// connection has written, and reads every page back from the file.
+    pub(crate) async fn write_turn(&self) -> WriteTurn<'_> {
         match &self.inner.sqlite_writer {
-            Some(writer) => Some(writer.lock().await),
-            None => None,
+            Some(writer) => WriteTurn {
+                db: &writer.db,
+                _turn: Some(writer.turn.lock().await),
+            },
+            None => WriteTurn {
+                db: &self.inner.db,
+                _turn: None,
+            },
         }
+    }
+
+    fn exchanges(&self) -> &ExchangeQueue {
+        &self.inner.exchanges
     }
 
     /// The connection, for management commands.

@@ -9,7 +9,7 @@ use sea_orm::{
 use super::entities::{access_token, refresh_token, revocation};
 use super::{SeaStore, bump_version, classify};
 use crate::oauth::model::{
-    AccessClaims, NewRefreshToken, OpaqueAccessRecord, RefreshRecord, UnixTime,
+    AccessClaims, NewRefreshToken, OpaqueAccessRecord, RefreshRecord, RefreshSuccessor, UnixTime,
 };
 use crate::oauth::scope::ScopeSet;
 use crate::oauth::storage::{AccessTokenStore, RefreshTokenStore, StoreError};
@@ -18,7 +18,7 @@ fn scope(text: &str) -> Result<ScopeSet, StoreError> {
     ScopeSet::parse(text).map_err(|err| StoreError::Other(err.description().to_owned()))
 }
 
-fn refresh_to_domain(row: refresh_token::Model) -> Result<RefreshRecord, StoreError> {
+pub(super) fn refresh_to_domain(row: refresh_token::Model) -> Result<RefreshRecord, StoreError> {
     Ok(RefreshRecord {
         scope: scope(&row.scope)?,
         grant_scope: scope(&row.grant_scope)?,
@@ -118,9 +118,9 @@ async fn insert_revocations(
 
 impl RefreshTokenStore for SeaStore {
     async fn insert_refresh(&self, token: &NewRefreshToken) -> Result<(), StoreError> {
-        let _turn = self.write_turn().await;
+        let turn = self.write_turn().await;
         refresh_token::Entity::insert(refresh_row(token, None))
-            .exec_without_returning(self.db())
+            .exec_without_returning(turn.db())
             .await
             .map_err(classify)?;
         Ok(())
@@ -141,16 +141,16 @@ impl RefreshTokenStore for SeaStore {
         now: UnixTime,
         next: &NewRefreshToken,
     ) -> Result<bool, StoreError> {
-        let _turn = self.write_turn().await;
+        let turn = self.write_turn().await;
         if self.db().get_database_backend() == DbBackend::Sqlite {
-            let inserted = self
+            let inserted = turn
                 .db()
                 .execute_raw(rotate_on_sqlite(used_hash, next))
                 .await
                 .map_err(classify)?;
             return Ok(inserted.rows_affected() == 1);
         }
-        let txn = self.db().begin().await.map_err(classify)?;
+        let txn = turn.db().begin().await.map_err(classify)?;
         // The single-use rule lives in this one conditional UPDATE: of any number
         // of concurrent requests, on any number of replicas, exactly one sees a
         // row affected; the row lock makes a concurrent family revocation either
@@ -174,9 +174,23 @@ impl RefreshTokenStore for SeaStore {
         Ok(true)
     }
 
+    async fn exchange_refresh(
+        &self,
+        used_hash: &str,
+        client_id: &str,
+        successor: &RefreshSuccessor,
+    ) -> Result<Option<RefreshRecord>, StoreError> {
+        // PostgreSQL has no trigger to mark the used token; it takes the
+        // checked path, whose row lock keeps replicas exact.
+        if self.db().get_database_backend() != DbBackend::Sqlite {
+            return Ok(None);
+        }
+        self.exchange_grouped(used_hash, client_id, successor).await
+    }
+
     async fn revoke_family(&self, family_id: &str, now: UnixTime) -> Result<(), StoreError> {
-        let _turn = self.write_turn().await;
-        let txn = self.db().begin().await.map_err(classify)?;
+        let turn = self.write_turn().await;
+        let txn = turn.db().begin().await.map_err(classify)?;
         refresh_token::Entity::update_many()
             .col_expr(refresh_token::Column::Revoked, true.into())
             .filter(refresh_token::Column::FamilyId.eq(family_id))
@@ -202,7 +216,7 @@ impl RefreshTokenStore for SeaStore {
 
 impl AccessTokenStore for SeaStore {
     async fn insert_opaque(&self, token: &OpaqueAccessRecord) -> Result<(), StoreError> {
-        let _turn = self.write_turn().await;
+        let turn = self.write_turn().await;
         let claims = &token.claims;
         access_token::ActiveModel {
             token_hash: Set(token.token_hash.clone()),
@@ -216,7 +230,7 @@ impl AccessTokenStore for SeaStore {
             issued_at: Set(claims.iat),
             expires_at: Set(claims.exp),
         }
-        .insert(self.db())
+        .insert(turn.db())
         .await
         .map_err(classify)?;
         Ok(())
@@ -253,9 +267,9 @@ impl AccessTokenStore for SeaStore {
     }
 
     async fn revoke_access(&self, jti: &str, expires_at: UnixTime) -> Result<(), StoreError> {
-        let _turn = self.write_turn().await;
+        let turn = self.write_turn().await;
         let revoked = [(jti.to_owned(), expires_at)];
-        let txn = self.db().begin().await.map_err(classify)?;
+        let txn = turn.db().begin().await.map_err(classify)?;
         insert_revocations(&txn, &revoked).await?;
         bump_version(&txn).await?;
         txn.commit().await.map_err(classify)?;

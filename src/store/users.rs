@@ -96,7 +96,7 @@ impl UserStore for SeaStore {
 
     async fn record_failed_login(&self, user_id: &str, lock_after: u32) -> Result<(), StoreError> {
         let turn = self.write_turn().await;
-        let txn = self.db().begin().await.map_err(classify)?;
+        let txn = turn.db().begin().await.map_err(classify)?;
         user::Entity::update_many()
             .col_expr(
                 user::Column::FailedLogins,
@@ -134,11 +134,11 @@ impl UserStore for SeaStore {
     }
 
     async fn reset_failed_logins(&self, user_id: &str) -> Result<(), StoreError> {
-        let _turn = self.write_turn().await;
+        let turn = self.write_turn().await;
         user::Entity::update_many()
             .col_expr(user::Column::FailedLogins, 0.into())
             .filter(user::Column::Id.eq(user_id))
-            .exec(self.db())
+            .exec(turn.db())
             .await
             .map_err(classify)?;
         Ok(())

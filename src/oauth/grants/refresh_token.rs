@@ -15,11 +15,14 @@
 
 use super::super::Core;
 use super::super::error::OAuthError;
-use super::super::issuance::{IssuedTokens, Owner, mint_access, mint_refresh, persist_access};
-use super::super::model::{Client, RefreshRecord, UnixTime};
+use super::super::issuance::{
+    IssuedTokens, Owner, access_expiry, can_mint, mint_access, mint_access_as, mint_refresh,
+    persist_access,
+};
+use super::super::model::{Client, RefreshRecord, RefreshSuccessor, UnixTime};
 use super::super::scope::ScopeSet;
 use super::super::storage::Stores;
-use crate::tokens::secret::{Secret, hash_secret};
+use crate::tokens::secret::{self, Secret, hash_secret};
 
 pub(super) async fn issue<S: Stores>(
     core: &Core<S>,
@@ -32,6 +35,12 @@ pub(super) async fn issue<S: Stores>(
         .filter(|token| !token.expose().is_empty())
         .ok_or_else(|| OAuthError::missing_parameter("refresh_token"))?;
     let hash = hash_secret(presented.expose());
+    let scope = scope.filter(|text| !text.trim().is_empty());
+    if scope.is_none()
+        && let Some(issued) = exchange(core, client, &hash, now).await?
+    {
+        return Ok(issued);
+    }
     let record = core
         .store
         .find_refresh(&hash)
@@ -53,12 +62,7 @@ pub(super) async fn issue<S: Stores>(
     let scope = narrowed_scope(&record, scope)?;
     check_owner(core, &record)?;
 
-    let owner = record
-        .user_id
-        .as_deref()
-        .zip(record.username.as_deref())
-        .map(|(user_id, username)| Owner { user_id, username });
-    let access = mint_access(core, client, owner, &scope, now)?;
+    let access = mint_access(core, client, owner(&record), &scope, now)?;
     let (value, next) = mint_refresh(core, &record.family_id, &record.grant_scope, &access, now);
     if !core.store.rotate_refresh(&hash, now, &next).await? {
         // Someone else used (or revoked) the token between our read and our write.
@@ -72,6 +76,52 @@ pub(super) async fn issue<S: Stores>(
         refresh_token: Some(value),
         scope,
     })
+}
+
+/// The common case, a live token exchanged for the whole grant again, in one
+/// store call. `None` when the store refused or has no such call: the checked
+/// path then runs and says why.
+async fn exchange<S: Stores>(
+    core: &Core<S>,
+    client: &Client,
+    used_hash: &str,
+    now: UnixTime,
+) -> Result<Option<IssuedTokens>, OAuthError> {
+    if !can_mint(core, now) {
+        return Ok(None);
+    }
+    let value = secret::new_secret();
+    let successor = RefreshSuccessor {
+        token_hash: hash_secret(&value),
+        issued_at: now,
+        expires_at: now + core.policy.refresh_token_ttl,
+        access_jti: secret::new_id(),
+        access_expires_at: access_expiry(core, client, now),
+    };
+    let jti = successor.access_jti.clone();
+    let Some(record) = core
+        .store
+        .exchange_refresh(used_hash, &client.id, &successor)
+        .await?
+    else {
+        return Ok(None);
+    };
+    let access = mint_access_as(core, jti, client, owner(&record), &record.scope, now)?;
+    persist_access(core, &access).await?;
+    Ok(Some(IssuedTokens {
+        expires_in: access.claims.exp - now,
+        access_token: access.token,
+        refresh_token: Some(value),
+        scope: record.scope,
+    }))
+}
+
+fn owner(record: &RefreshRecord) -> Option<Owner<'_>> {
+    record
+        .user_id
+        .as_deref()
+        .zip(record.username.as_deref())
+        .map(|(user_id, username)| Owner { user_id, username })
 }
 
 fn invalid(description: &'static str) -> OAuthError {
