@@ -57,21 +57,31 @@ pub async fn issue_token<S: Stores>(
         return Err(OAuthError::grant_not_allowed(grant.as_str()));
     }
     let scope = request.scope.as_deref();
+    // The password and refresh grants wait on Argon2 or the database and keep
+    // large states across those waits. Boxed, they stay out of this future, which
+    // every request moves several times on its way through tonic.
     match grant {
         GrantType::ClientCredentials => client_credentials::issue(core, &client, scope, now).await,
         GrantType::Password => {
-            password::issue(
+            Box::pin(password::issue(
                 core,
                 &client,
                 request.username,
                 request.password,
                 scope,
                 now,
-            )
+            ))
             .await
         }
         GrantType::RefreshToken => {
-            refresh_token::issue(core, &client, request.refresh_token, scope, now).await
+            Box::pin(refresh_token::issue(
+                core,
+                &client,
+                request.refresh_token,
+                scope,
+                now,
+            ))
+            .await
         }
     }
 }
