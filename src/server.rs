@@ -8,7 +8,6 @@ use anyhow::Context as _;
 use axum::serve::ListenerExt as _;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
-use tonic::transport::server::TcpIncoming;
 
 use crate::app::open_store;
 use crate::clock;
@@ -84,7 +83,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         .add_service(reflection_v1alpha)
         .add_service(TokenServiceServer::new(service.clone()))
         .serve_with_incoming_shutdown(
-            TcpIncoming::from(grpc_listener).with_nodelay(Some(true)),
+            crate::grpc::transport::incoming(grpc_listener),
             stopped(stop_rx.clone()),
         );
 

@@ -5,3 +5,4 @@ pub mod health;
 pub mod pb;
 pub mod status;
 pub mod token_service;
+pub(crate) mod transport;

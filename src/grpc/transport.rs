@@ -1,0 +1,68 @@
+//! The gRPC server's connections, presented so that a token response leaves in
+//! one write.
+//!
+//! h2 copies a DATA payload into its write buffer only below a threshold: 256
+//! bytes on a socket that takes vectored writes, 1024 on one that does not.
+//! A larger payload is written by reference, and the frame after it, the
+//! trailers that end every gRPC response, waits for the next write. A signed
+//! access token is 500 to 900 bytes, so each token response went out in two
+//! writes: two system calls here, two segments and two wake-ups at the client.
+//! A socket that declines vectored writes raises the threshold to 1024 bytes,
+//! and the whole response goes out at once.
+
+use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio_stream::{Stream, StreamExt as _};
+use tonic::transport::server::{Connected, TcpConnectInfo, TcpIncoming};
+
+/// A TCP connection without vectored writes; everything else passes through.
+pub(crate) struct PlainWrites(TcpStream);
+
+impl AsyncRead for PlainWrites {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().0).poll_read(cx, buf)
+    }
+}
+
+// `poll_write_vectored` and `is_write_vectored` keep their defaults: one buffer
+// at a time, and "not vectored".
+impl AsyncWrite for PlainWrites {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().0).poll_write(cx, buf)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().0).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().0).poll_shutdown(cx)
+    }
+}
+
+impl Connected for PlainWrites {
+    type ConnectInfo = TcpConnectInfo;
+
+    fn connect_info(&self) -> TcpConnectInfo {
+        self.0.connect_info()
+    }
+}
+
+/// The connections `listener` accepts, with Nagle's algorithm off.
+pub(crate) fn incoming(listener: TcpListener) -> impl Stream<Item = io::Result<PlainWrites>> {
+    TcpIncoming::from(listener)
+        .with_nodelay(Some(true))
+        .map(|accepted| accepted.map(PlainWrites))
+}
