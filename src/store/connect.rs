@@ -11,8 +11,9 @@ use super::entities::state_version;
 use crate::migrations::Migrator;
 use crate::oauth::storage::StoreError;
 
-/// The most connections a SQLite pool opens.
-const SQLITE_MAX_CONNECTIONS: u32 = 4;
+/// The most connections a SQLite pool opens for reads; writes have one more of
+/// their own (`connect_sqlite_writer`).
+const SQLITE_MAX_CONNECTIONS: u32 = 3;
 
 /// Opens a pool on `url` with the settings oauthd relies on. SQLite gets WAL (so
 /// readers never wait for the writer), foreign keys, and a busy timeout so that

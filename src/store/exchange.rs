@@ -28,6 +28,8 @@ use crate::oauth::model::{RefreshRecord, RefreshSuccessor};
 use crate::oauth::storage::StoreError;
 
 /// The most exchanges in one statement; SQLite takes up to 32766 parameters.
+/// Statements carry a power of two of them, so that sqlx's cache of prepared
+/// statements holds seven shapes rather than one per batch size.
 const MAX_BATCH: usize = 64;
 
 type Answer = Result<Option<RefreshRecord>, StoreError>;
@@ -99,6 +101,8 @@ impl SeaStore {
                     return;
                 }
                 let take = queue.pending.len().min(MAX_BATCH);
+                // The largest power of two within `take`; the rest go next.
+                let take = 1 << take.ilog2();
                 queue.pending.drain(..take).collect()
             };
             let (batch, repeats) = first_of_each_token(batch);
