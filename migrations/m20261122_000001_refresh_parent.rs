@@ -1,10 +1,10 @@
 //! Refresh tokens remember the token they replaced (`parent_hash`), and on SQLite
 //! inserting the replacement marks the parent used in the same statement.
 //!
-//! The trigger lets a SQLite rotation be one statement, one round trip to
+//! The trigger lets a SQLite refresh be one statement, one round trip to
 //! SQLite's worker thread instead of the four a transaction takes; see
-//! `rotate_refresh` in `src/store/tokens.rs`. PostgreSQL keeps its row-locking
-//! transaction, which stays exact across replicas, and gets no trigger.
+//! `src/store/exchange.rs`. PostgreSQL keeps its row-locking transaction, which
+//! stays exact across replicas, and gets no trigger.
 
 use sea_orm_migration::{prelude::*, schema::*};
 

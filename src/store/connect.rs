@@ -18,7 +18,10 @@ const SQLITE_MAX_CONNECTIONS: u32 = 3;
 /// Opens a pool on `url` with the settings oauthd relies on. SQLite gets WAL (so
 /// readers never wait for the writer), foreign keys, and a busy timeout so that
 /// concurrent writers queue instead of failing.
-pub async fn connect(url: &str, max_connections: u32) -> Result<DatabaseConnection, StoreError> {
+pub(super) async fn connect(
+    url: &str,
+    max_connections: u32,
+) -> Result<DatabaseConnection, StoreError> {
     let mut options = ConnectOptions::new(url.to_owned());
     // SQLite writes one at a time anyway, and sqlx runs a thread per SQLite
     // connection with its own page cache: a few connections serve as well as
@@ -72,7 +75,7 @@ fn is_sqlite(url: &str) -> bool {
 }
 
 /// Applies pending migrations.
-pub async fn migrate(db: &DatabaseConnection) -> Result<(), StoreError> {
+pub(super) async fn migrate(db: &DatabaseConnection) -> Result<(), StoreError> {
     Migrator::up(db, None).await.map_err(classify)
 }
 

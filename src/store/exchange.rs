@@ -64,15 +64,20 @@ impl ExchangeQueue {
 
 impl SeaStore {
     /// Queues one exchange and waits for the statement that carries it.
+    /// `Ok(None)` at once on PostgreSQL: with no trigger to mark the used token,
+    /// it takes the checked path, whose row lock keeps replicas exact.
     pub(super) async fn exchange_grouped(
         &self,
         used_hash: &str,
         client_id: &str,
         successor: &RefreshSuccessor,
     ) -> Answer {
+        let Some(queue) = self.exchanges() else {
+            return Ok(None);
+        };
         let (reply, answer) = oneshot::channel();
         let start_drain = {
-            let mut queue = self.exchanges().lock();
+            let mut queue = queue.lock();
             queue.pending.push(Pending {
                 used_hash: used_hash.to_owned(),
                 client_id: client_id.to_owned(),
@@ -92,10 +97,13 @@ impl SeaStore {
     }
 
     async fn drain_exchanges(self) {
+        let Some(queue) = self.exchanges() else {
+            return;
+        };
         loop {
             let turn = self.write_turn().await;
             let batch: Vec<Pending> = {
-                let mut queue = self.exchanges().lock();
+                let mut queue = queue.lock();
                 if queue.pending.is_empty() {
                     queue.draining = false;
                     return;

@@ -26,7 +26,6 @@ use sea_orm::{ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, Que
 use tokio::sync::watch;
 
 pub use clients::{ClientSpec, ClientView};
-pub use connect::{connect, migrate};
 pub use keys::KeyView;
 pub use users::{UserChange, UserSpec, UserView};
 
@@ -75,13 +74,13 @@ struct Inner {
     /// SQLite only: the connection writes go through, one at a time (see
     /// [`SeaStore::write_turn`]).
     sqlite_writer: Option<SqliteWriter>,
-    /// SQLite only: refresh exchanges waiting to be written together.
-    exchanges: ExchangeQueue,
 }
 
 struct SqliteWriter {
     db: DatabaseConnection,
     turn: tokio::sync::Mutex<()>,
+    /// Refresh exchanges waiting to be written together.
+    exchanges: ExchangeQueue,
 }
 
 /// A turn to write: the connection to write on, held until dropped.
@@ -116,8 +115,8 @@ impl SeaStore {
                 sqlite_writer: sqlite_writer.map(|db| SqliteWriter {
                     db,
                     turn: tokio::sync::Mutex::default(),
+                    exchanges: ExchangeQueue::default(),
                 }),
-                exchanges: ExchangeQueue::default(),
             }),
         }
     }
@@ -157,8 +156,12 @@ impl SeaStore {
         }
     }
 
-    fn exchanges(&self) -> &ExchangeQueue {
-        &self.inner.exchanges
+    /// SQLite only: the queue of refresh exchanges (see `exchange.rs`).
+    fn exchanges(&self) -> Option<&ExchangeQueue> {
+        self.inner
+            .sqlite_writer
+            .as_ref()
+            .map(|writer| &writer.exchanges)
     }
 
     /// The connection, for management commands.

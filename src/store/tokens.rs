@@ -2,8 +2,8 @@
 
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DbBackend, EntityTrait,
-    QueryFilter, Statement, TransactionTrait,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter,
+    TransactionTrait,
 };
 
 use super::entities::{access_token, refresh_token, revocation};
@@ -52,42 +52,6 @@ fn refresh_row(token: &NewRefreshToken, parent_hash: Option<&str>) -> refresh_to
         access_expires_at: Set(token.access_expires_at),
         parent_hash: Set(parent_hash.map(str::to_owned)),
     }
-}
-
-/// A rotation on SQLite, as one statement: the new row goes in only while the
-/// used one is unused and unrevoked, and the trigger of migration
-/// `m20261122_000001` marks the used one in the same statement. SQLite holds its
-/// write lock from a statement's start to its end, so this is as atomic as a
-/// transaction, and it is one round trip to SQLite's worker thread instead of
-/// four: under load each round trip costs two thread wake-ups.
-const ROTATE_ON_SQLITE: &str = "\
-INSERT INTO refresh_tokens (token_hash, family_id, client_id, user_id, username, scope, \
-grant_scope, issued_at, expires_at, used_at, revoked, access_jti, access_expires_at, parent_hash) \
-SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, FALSE, ?, ?, ? \
-WHERE EXISTS (SELECT 1 FROM refresh_tokens \
-WHERE token_hash = ? AND used_at IS NULL AND revoked = FALSE)";
-
-fn rotate_on_sqlite(used_hash: &str, next: &NewRefreshToken) -> Statement {
-    let record = &next.record;
-    Statement::from_sql_and_values(
-        DbBackend::Sqlite,
-        ROTATE_ON_SQLITE,
-        [
-            record.token_hash.clone().into(),
-            record.family_id.clone().into(),
-            record.client_id.clone().into(),
-            record.user_id.clone().into(),
-            record.username.clone().into(),
-            record.scope.to_string().into(),
-            record.grant_scope.to_string().into(),
-            record.issued_at.into(),
-            record.expires_at.into(),
-            next.access_jti.clone().into(),
-            next.access_expires_at.into(),
-            used_hash.to_owned().into(),
-            used_hash.to_owned().into(),
-        ],
-    )
 }
 
 /// Inserts revocations, ignoring ones already recorded.
@@ -142,14 +106,6 @@ impl RefreshTokenStore for SeaStore {
         next: &NewRefreshToken,
     ) -> Result<bool, StoreError> {
         let turn = self.write_turn().await;
-        if self.db().get_database_backend() == DbBackend::Sqlite {
-            let inserted = turn
-                .db()
-                .execute_raw(rotate_on_sqlite(used_hash, next))
-                .await
-                .map_err(classify)?;
-            return Ok(inserted.rows_affected() == 1);
-        }
         let txn = turn.db().begin().await.map_err(classify)?;
         // The single-use rule lives in this one conditional UPDATE: of any number
         // of concurrent requests, on any number of replicas, exactly one sees a
@@ -180,11 +136,6 @@ impl RefreshTokenStore for SeaStore {
         client_id: &str,
         successor: &RefreshSuccessor,
     ) -> Result<Option<RefreshRecord>, StoreError> {
-        // PostgreSQL has no trigger to mark the used token; it takes the
-        // checked path, whose row lock keeps replicas exact.
-        if self.db().get_database_backend() != DbBackend::Sqlite {
-            return Ok(None);
-        }
         self.exchange_grouped(used_hash, client_id, successor).await
     }
 
