@@ -46,11 +46,12 @@ pub(crate) async fn token(
         Err(response) => return response,
     };
     let credentials = form.client_credentials();
-    let info = RequestInfo::new(form.take("grant_type"), &credentials);
+    let grant_type = form.take("grant_type");
+    let info = RequestInfo::new(grant_type.clone(), &credentials);
     let result = async {
         let request = pb::IssueTokenRequest {
             client: Some(credentials?),
-            grant_type: form.take("grant_type").unwrap_or_default(),
+            grant_type: grant_type.unwrap_or_default(),
             scope: form.take("scope"),
             username: form.take("username"),
             password: form.take("password"),

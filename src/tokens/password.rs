@@ -5,10 +5,9 @@
 //! on dedicated threads behind a bounded queue, and a burst of logins queues (or
 //! is refused) instead of starving the machine.
 
+use std::cell::RefCell;
 use std::sync::mpsc::TrySendError;
 use std::sync::{Arc, Mutex, OnceLock};
-
-use std::cell::RefCell;
 
 use argon2::{Algorithm, Argon2, Block, Params, PasswordHash, PasswordHasher as _, Version};
 use subtle::ConstantTimeEq as _;
@@ -119,12 +118,6 @@ struct Check {
 #[derive(Debug, Clone)]
 pub struct PasswordVerifier {
     checks: std::sync::mpsc::SyncSender<Check>,
-}
-
-impl std::fmt::Debug for Check {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Check")
-    }
 }
 
 impl PasswordVerifier {

@@ -35,6 +35,7 @@ pub(super) async fn issue<S: Stores>(
         .filter(|token| !token.expose().is_empty())
         .ok_or_else(|| OAuthError::missing_parameter("refresh_token"))?;
     let hash = hash_secret(presented.expose());
+    // A blank scope counts as omitted.
     let scope = scope.filter(|text| !text.trim().is_empty());
     if scope.is_none()
         && let Some(issued) = exchange(core, client, &hash, now).await?
@@ -135,7 +136,7 @@ fn already_used() -> OAuthError {
 /// The requested scope, within the original grant; the whole grant when omitted
 /// (RFC 6749 §6: "If omitted is treated as equal to the scope originally granted").
 fn narrowed_scope(record: &RefreshRecord, requested: Option<&str>) -> Result<ScopeSet, OAuthError> {
-    match requested.filter(|text| !text.trim().is_empty()) {
+    match requested {
         None => Ok(record.grant_scope.clone()),
         Some(text) => {
             let scope = ScopeSet::parse(text)?;
