@@ -191,11 +191,19 @@ fn form_decode_bytes(raw: &[u8]) -> Result<String, OAuthError> {
             "Malformed percent-encoding in the request".into(),
         ));
     }
-    let plus_as_space: Vec<u8> = raw
-        .iter()
-        .map(|&b| if b == b'+' { b' ' } else { b })
-        .collect();
-    let decoded: Vec<u8> = percent_encoding::percent_decode(&plus_as_space).collect();
+    // Most names and values (grant types, client ids, secrets, tokens) have
+    // nothing to decode; they skip the two copies below.
+    let decoded = if raw.iter().any(|&b| b == b'%' || b == b'+') {
+        let plus_as_space: Vec<u8> = raw
+            .iter()
+            .map(|&b| if b == b'+' { b' ' } else { b })
+            .collect();
+        let mut decoded = Vec::with_capacity(raw.len());
+        decoded.extend(percent_encoding::percent_decode(&plus_as_space));
+        decoded
+    } else {
+        raw.to_vec()
+    };
     String::from_utf8(decoded)
         .map_err(|_| OAuthError::InvalidRequest("The request is not valid UTF-8".into()))
 }
