@@ -6,8 +6,9 @@
 # Builds release, starts oauthd on a fresh SQLite database (or, with --postgres,
 # a fresh PostgreSQL database), creates a client and a user through the CLI, and
 # drives each scenario for a fixed time at a fixed concurrency: HTTP with wrk
-# (installed from Debian if missing), gRPC with examples/load.rs. Exits non-zero
-# when any scenario had errors.
+# (installed from Debian if missing), gRPC with examples/load.rs. Scenarios with
+# a floor alternate with it in rounds (see in_rounds). Exits non-zero when any
+# scenario had errors.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -68,7 +69,8 @@ address() {
 json_field() { sed -n "s/.*\"$1\":\"\([^\"]*\)\".*/\1/p"; }
 
 "$floor" > "$work/floor.log" 2>&1 &
-pids+=($!)
+floor_pid=$!
+pids+=($floor_pid)
 floor_http=$(address "$work/floor.log" HTTP)
 floor_grpc=$(address "$work/floor.log" gRPC)
 
@@ -87,35 +89,94 @@ pids+=($server_pid)
 http=$(address "$work/server.log" HTTP)
 grpc=$(address "$work/server.log" gRPC)
 
+# A second server on the same database, the same but for an HS256 key: the gap
+# between its client_credentials rate and the first one's is what the default
+# ES256 signature costs, and BENCHMARKS.md shows the ceiling that cost leaves.
+RUST_LOG=info $bin serve --database-url "$db" --signing-alg HS256 \
+    --http-addr 127.0.0.1:0 --grpc-addr 127.0.0.1:0 2> "$work/server-hs256.log" &
+hs256_pid=$!
+pids+=($hs256_pid)
+http_hs256=$(address "$work/server-hs256.log" HTTP)
+
 token=$(curl -s -u "$client_id:$client_secret" -d grant_type=client_credentials "http://$http/oauth/token" | json_field access_token)
+
+# A scenario measured against its floor runs in rounds: a slice of the floor, then
+# a slice of the scenario, `rounds` times. On a shared machine the speed moves by
+# a quarter from one few-second window to the next, so a floor measured a minute
+# before its scenario would mostly measure that drift; BENCHMARKS.md takes the
+# median of the rounds' ratios instead.
+rounds=5
+if [ "$duration" -lt "$rounds" ]; then rounds=$duration; fi
+slice=$((duration / rounds))
+
 results="$work/results.jsonl"
-echo "{\"label\":\"meta\",\"date\":\"$(date -u +%Y-%m-%d)\",\"cores\":$(nproc),\"connections\":$connections,\"duration\":$duration}" > "$results"
+echo "{\"label\":\"meta\",\"date\":\"$(date -u +%Y-%m-%d)\",\"cores\":$(nproc),\"connections\":$connections,\"duration\":$duration,\"rounds\":$rounds,\"slice\":$slice}" > "$results"
 
+# The CPU seconds a process has used so far, user and system.
+cpu_seconds() {
+    awk -v hz="$(getconf CLK_TCK)" '{printf "%.2f", ($14 + $15) / hz}' "/proc/$1/stat"
+}
+
+# measured PID COMMAND...: runs COMMAND and adds to its JSON line the CPU seconds
+# the server PID used meanwhile.
+measured() {
+    local pid=$1 before line
+    shift
+    before=$(cpu_seconds "$pid")
+    line=$("$@")
+    echo "${line%\}},\"server_cpu_s\":$(awk -v a="$before" -v b="$(cpu_seconds "$pid")" 'BEGIN {printf "%.2f", b - a}')}"
+}
+
+wrk_json() {
+    local url=$1 body=$2 seconds=$3
+    BODY="$body" BASIC="$basic" wrk -t2 -c"$connections" -d"${seconds}s" -s bench/wrk.lua "$url" | tail -n 1
+}
+
+# http_scenario LABEL PID URL BODY SECONDS [TAGS]; TAGS are more JSON fields.
 http_scenario() {
-    local label=$1 url=$2 body=$3
-    echo "== $label" >&2
+    local label=$1 pid=$2 url=$3 body=$4 seconds=$5 tags=${6:-}
     local line
-    line=$(BODY="$body" BASIC="$basic" wrk -t2 -c"$connections" -d"${duration}s" -s bench/wrk.lua "$url" | tail -n 1)
-    echo "{\"label\":\"$label\",\"transport\":\"http\",${line#\{}" | tee -a "$results"
+    line=$(measured "$pid" wrk_json "$url" "$body" "$seconds")
+    echo "{\"label\":\"$label\",\"transport\":\"http\"$tags,${line#\{}" | tee -a "$results"
 }
 
+# grpc_scenario LABEL PID ADDR SCENARIO SECONDS [TAGS]
 grpc_scenario() {
-    local label=$1 addr=$2 scenario=$3
-    shift 3
-    echo "== $label" >&2
-    $load grpc --addr "$addr" --scenario "$scenario" --label "$label" --duration "$duration" \
-        --connections "$connections" --client-id="$client_id" --client-secret="$client_secret" \
-        --username bench --password bench-password "$@" | tee -a "$results"
+    local label=$1 pid=$2 addr=$3 scenario=$4 seconds=$5 tags=${6:-}
+    local line
+    line=$(measured "$pid" $load grpc --addr "$addr" --scenario "$scenario" --label "$label" \
+        --duration "$seconds" --connections "$connections" --client-id="$client_id" \
+        --client-secret="$client_secret" --username bench --password bench-password)
+    echo "${line%\}}$tags}" | tee -a "$results"
 }
 
-http_scenario floor-http "http://$floor_http/oauth/token" "grant_type=client_credentials"
-grpc_scenario floor-grpc "$floor_grpc" floor
-http_scenario client_credentials-http "http://$http/oauth/token" "grant_type=client_credentials"
-grpc_scenario client_credentials-grpc "$grpc" client-credentials
-http_scenario introspect-http "http://$http/oauth/introspect" "token=$token"
-grpc_scenario introspect-grpc "$grpc" introspect
-grpc_scenario refresh-grpc "$grpc" refresh
-grpc_scenario password-grpc "$grpc" password
+floor_http() { http_scenario floor-http "$floor_pid" "http://$floor_http/oauth/token" grant_type=client_credentials "$@"; }
+floor_grpc() { grpc_scenario floor-grpc "$floor_pid" "$floor_grpc" floor "$@"; }
+cc_http() { http_scenario client_credentials-http "$server_pid" "http://$http/oauth/token" grant_type=client_credentials "$@"; }
+cc_http_hs256() { http_scenario client_credentials-http-hs256 "$hs256_pid" "http://$http_hs256/oauth/token" grant_type=client_credentials "$@"; }
+cc_grpc() { grpc_scenario client_credentials-grpc "$server_pid" "$grpc" client-credentials "$@"; }
+introspect_http() { http_scenario introspect-http "$server_pid" "http://$http/oauth/introspect" "token=$token" "$@"; }
+introspect_grpc() { grpc_scenario introspect-grpc "$server_pid" "$grpc" introspect "$@"; }
+
+# in_rounds GROUP RUN...: each RUN (a function above) gets one slice per round.
+in_rounds() {
+    local group=$1 round run
+    shift
+    echo "== $group: $rounds rounds of $* for ${slice}s each" >&2
+    for round in $(seq 1 "$rounds"); do
+        for run in "$@"; do
+            "$run" "$slice" ",\"group\":\"$group\",\"round\":$round"
+        done
+    done
+}
+
+in_rounds client_credentials-http floor_http cc_http cc_http_hs256
+in_rounds client_credentials-grpc floor_grpc cc_grpc
+in_rounds introspect-http floor_http introspect_http
+in_rounds introspect-grpc floor_grpc introspect_grpc
+echo "== refresh and password" >&2
+grpc_scenario refresh-grpc "$server_pid" "$grpc" refresh "$duration"
+grpc_scenario password-grpc "$server_pid" "$grpc" password "$duration"
 
 # A burst of password logins beside client_credentials traffic: Argon2 runs off
 # the runtime's threads, so the client_credentials p99 must stay low.
@@ -124,14 +185,14 @@ $load grpc --addr "$grpc" --scenario password --label password-burst --duration 
     --connections 8 --client-id="$client_id" --client-secret="$client_secret" \
     --username bench --password bench-password > "$work/burst.json" &
 burst=$!
-grpc_scenario client_credentials-during-logins "$grpc" client-credentials
+grpc_scenario client_credentials-during-logins "$server_pid" "$grpc" client-credentials "$duration"
 wait "$burst"
 tee -a "$results" < "$work/burst.json"
 
 rss_kib=$(awk '/VmHWM/ {print $2}' "/proc/$server_pid/status")
 echo "{\"label\":\"rss\",\"kib\":$rss_kib}" | tee -a "$results"
-kill -TERM "$server_pid"
-wait "$server_pid" || true
+kill -TERM "$server_pid" "$hs256_pid"
+wait "$server_pid" "$hs256_pid" || true
 
 if [ "$backend" = sqlite ]; then
     echo "== start to ready" >&2

@@ -343,53 +343,46 @@ fn report(results: &str, backend: &str) -> anyhow::Result<String> {
         .filter(|l| !l.trim().is_empty())
         .map(serde_json::from_str)
         .collect::<Result<_, _>>()?;
+    let runs = Runs { lines: &lines };
+    let rate = |label: &str| runs.median(label, "rps").unwrap_or(0.0);
+    let p99 = |label: &str| runs.median(label, "p99_ms").unwrap_or(f64::INFINITY);
     let find = |label: &str| lines.iter().find(|line| line["label"] == label);
-    let rate = |label: &str| find(label).and_then(|l| l["rps"].as_f64()).unwrap_or(0.0);
-    let p99 = |label: &str| {
-        find(label)
-            .and_then(|l| l["p99_ms"].as_f64())
-            .unwrap_or(f64::INFINITY)
-    };
-    let floor_of = |transport: &str| {
-        rate(if transport == "http" {
-            "floor-http"
-        } else {
-            "floor-grpc"
-        })
-    };
 
     let mut out = String::new();
     let meta = find("meta").cloned().unwrap_or_default();
     out.push_str("# Benchmarks\n\n");
     out.push_str(&format!(
-        "Written by `bench/run.sh` on {} ({} cores, backend: {backend}); {} connections, {} s per scenario, the load generator on the same machine. HTTP load from `wrk`, gRPC load from `examples/load.rs` (tonic client, one request in flight per connection). Absolute rates drift between runs on shared machines; the ratio to the floor of the same run is the figure to compare.\n\n",
+        "Written by `bench/run.sh` on {} ({} cores, backend: {backend}); {} connections, {} s per scenario, the load generator on the same machine. HTTP load from `wrk`, gRPC load from `examples/load.rs` (tonic client, one request in flight per connection). A scenario with a floor runs in {} rounds of {} s, each right after a round of its floor, and its ratio is the median of the rounds' ratios: this machine's speed drifts too much between one window of seconds and the next for a floor measured earlier to compare with. Rates and latencies are medians of the rounds (a round's p99 is that round's own).\n\n",
         meta["date"].as_str().unwrap_or("?"),
         meta["cores"],
         meta["connections"],
         meta["duration"],
+        meta["rounds"],
+        meta["slice"],
     ));
-    out.push_str("| scenario | transport | req/s | ratio to floor | p50 ms | p99 ms | p99.9 ms | errors |\n|---|---|---:|---:|---:|---:|---:|---:|\n");
-    for line in lines.iter().filter(|l| l["rps"].is_number()) {
-        let transport = line["transport"].as_str().unwrap_or("?");
-        let floor = floor_of(transport);
-        let ratio = if floor > 0.0 {
-            format!(
-                "{:.0} %",
-                100.0 * line["rps"].as_f64().unwrap_or(0.0) / floor
-            )
-        } else {
-            "-".into()
-        };
+    out.push_str("| scenario | transport | req/s | ratio to floor | p50 ms | p99 ms | p99.9 ms | errors | server CPU per request |\n|---|---|---:|---:|---:|---:|---:|---:|---:|\n");
+    for label in runs.labels() {
+        let transport = runs.transport(label);
+        let ratio = runs
+            .ratio_to_floor(label)
+            .map_or_else(|| "-".into(), |ratio| format!("{:.0} %", 100.0 * ratio));
+        let errors: u64 = runs
+            .slices(label)
+            .filter_map(|l| l["errors"].as_u64())
+            .sum();
+        let median = |field: &str| runs.median(label, field).unwrap_or(0.0);
+        let server_cpu = runs
+            .server_cpu_us(label)
+            .map_or_else(|| "-".into(), |us| format!("{us:.1} µs"));
         out.push_str(&format!(
-            "| {} | {transport} | {:.0} | {ratio} | {:.2} | {:.2} | {:.2} | {} |\n",
-            line["label"].as_str().unwrap_or("?"),
-            line["rps"].as_f64().unwrap_or(0.0),
-            line["p50_ms"].as_f64().unwrap_or(0.0),
-            line["p99_ms"].as_f64().unwrap_or(0.0),
-            line["p999_ms"].as_f64().unwrap_or(0.0),
-            line["errors"],
+            "| {label} | {transport} | {:.0} | {ratio} | {:.2} | {:.2} | {:.2} | {errors} | {server_cpu} |\n",
+            median("rps"),
+            median("p50_ms"),
+            median("p99_ms"),
+            median("p999_ms"),
         ));
     }
+    let paired = |label: &str| runs.ratio_to_floor(label).unwrap_or(0.0);
     let rss_mib = find("rss")
         .and_then(|l| l["kib"].as_f64())
         .unwrap_or(f64::INFINITY)
@@ -411,17 +404,17 @@ fn report(results: &str, backend: &str) -> anyhow::Result<String> {
     let budget = [
         at_least(
             "client_credentials over HTTP ≥ 50 % of the HTTP floor",
-            ratio(rate("client_credentials-http"), floor_of("http")),
+            paired("client_credentials-http"),
             0.5,
         ),
         at_least(
             "client_credentials over gRPC ≥ 50 % of the gRPC floor",
-            ratio(rate("client_credentials-grpc"), floor_of("grpc")),
+            paired("client_credentials-grpc"),
             0.5,
         ),
         at_least(
             "Introspect (JWT) over gRPC ≥ 70 % of the gRPC floor",
-            ratio(rate("introspect-grpc"), floor_of("grpc")),
+            paired("introspect-grpc"),
             0.7,
         ),
         at_least(
@@ -485,5 +478,233 @@ fn report(results: &str, backend: &str) -> anyhow::Result<String> {
         "\nPassword logins are bounded by Argon2id by design: {:.0} logins/s over gRPC at the production cost.\n",
         rate("password-grpc")
     ));
+    if let Some(share) = SignatureShare::measure(&runs, meta["cores"].as_f64().unwrap_or(1.0)) {
+        out.push_str(&share.section());
+    }
     Ok(out)
+}
+
+fn floor_label(transport: &str) -> &'static str {
+    if transport == "http" {
+        "floor-http"
+    } else {
+        "floor-grpc"
+    }
+}
+
+fn median(mut values: Vec<f64>) -> Option<f64> {
+    values.sort_by(f64::total_cmp);
+    let middle = values.len() / 2;
+    match values.len() {
+        0 => None,
+        n if n % 2 == 1 => Some(values[middle]),
+        _ => Some((values[middle - 1] + values[middle]) / 2.0),
+    }
+}
+
+/// The result lines of one run: a scenario is one line, or one per round.
+struct Runs<'a> {
+    lines: &'a [Value],
+}
+
+impl<'a> Runs<'a> {
+    /// Scenario labels in the order they first ran.
+    fn labels(&self) -> Vec<&'a str> {
+        let mut labels: Vec<&str> = Vec::new();
+        for line in self.lines.iter().filter(|l| l["rps"].is_number()) {
+            let label = line["label"].as_str().unwrap_or("?");
+            if !labels.contains(&label) {
+                labels.push(label);
+            }
+        }
+        labels
+    }
+
+    fn slices(&self, label: &str) -> impl Iterator<Item = &'a Value> {
+        self.lines
+            .iter()
+            .filter(move |l| l["label"] == label && l["rps"].is_number())
+    }
+
+    fn transport(&self, label: &str) -> &'a str {
+        self.slices(label)
+            .next()
+            .and_then(|l| l["transport"].as_str())
+            .unwrap_or("?")
+    }
+
+    fn median(&self, label: &str, field: &str) -> Option<f64> {
+        median(
+            self.slices(label)
+                .filter_map(|l| l[field].as_f64())
+                .collect(),
+        )
+    }
+
+    /// Server CPU time per request, µs: the median over the scenario's rounds.
+    fn server_cpu_us(&self, label: &str) -> Option<f64> {
+        median(
+            self.slices(label)
+                .filter_map(|l| Some(l["server_cpu_s"].as_f64()? * 1e6 / l["requests"].as_f64()?))
+                .filter(|us| us.is_finite())
+                .collect(),
+        )
+    }
+
+    /// The median over rounds of the scenario's rate over its floor's in the same
+    /// round; for a scenario that ran once, its rate over the floor's median.
+    fn ratio_to_floor(&self, label: &str) -> Option<f64> {
+        let floor = floor_label(self.transport(label));
+        let per_round: Vec<f64> = self
+            .slices(label)
+            .filter_map(|scenario| {
+                let floor_slice = self.slices(floor).find(|f| {
+                    scenario["group"].is_string()
+                        && f["group"] == scenario["group"]
+                        && f["round"] == scenario["round"]
+                })?;
+                Some(scenario["rps"].as_f64()? / floor_slice["rps"].as_f64()?)
+            })
+            .filter(|ratio| ratio.is_finite())
+            .collect();
+        median(per_round).or_else(|| {
+            let floor_rate = self.median(floor, "rps")?;
+            Some(self.median(label, "rps")? / floor_rate).filter(|r| r.is_finite())
+        })
+    }
+}
+
+/// What the default ES256 signature costs over HTTP, from one run: the HTTP
+/// floor, and client_credentials signed with ES256 and with HS256 (whose HMAC is
+/// nearly free) by otherwise identical servers.
+struct SignatureShare {
+    /// The whole machine's CPU time per floor request (server, load generator and
+    /// kernel, all cores busy), µs.
+    floor_machine_us: f64,
+    /// Server CPU time per request, µs.
+    floor_server_us: f64,
+    es256_server_us: f64,
+    hs256_server_us: f64,
+}
+
+impl SignatureShare {
+    fn measure(runs: &Runs<'_>, cores: f64) -> Option<Self> {
+        let floor_rps = runs.median("floor-http", "rps").filter(|rps| *rps > 0.0)?;
+        Some(Self {
+            floor_machine_us: cores * 1e6 / floor_rps,
+            floor_server_us: runs.server_cpu_us("floor-http")?,
+            es256_server_us: runs.server_cpu_us("client_credentials-http")?,
+            hs256_server_us: runs.server_cpu_us("client_credentials-http-hs256")?,
+        })
+    }
+
+    fn signature_us(&self) -> f64 {
+        (self.es256_server_us - self.hs256_server_us).max(0.0)
+    }
+
+    /// The ratio to the floor of a server that added to the floor's cost only what
+    /// ES256 adds over HS256, with the machine saturated.
+    fn es256_ceiling(&self) -> f64 {
+        self.floor_machine_us / (self.floor_machine_us + self.signature_us())
+    }
+
+    fn section(&self) -> String {
+        let ceiling = self.es256_ceiling();
+        let verdict = if ceiling < 0.5 {
+            "below the 50 % line for client_credentials over HTTP: on this machine the line is out of reach with the default algorithm"
+        } else {
+            "so the default algorithm leaves room for the 50 % line on this machine"
+        };
+        format!(
+            "\n## What the ES256 signature costs over HTTP\n\n\
+             | HTTP requests | server CPU per request |\n|---|---:|\n\
+             | floor | {:.1} µs |\n\
+             | client_credentials, ES256 (default) | {:.1} µs |\n\
+             | client_credentials, HS256 | {:.1} µs |\n\n\
+             On otherwise identical servers an ES256 token costs {:.1} µs of server CPU more than \
+             an HS256 one: the signature itself, and the fewer requests each wake-up of a slower \
+             server handles. A floor request costs the whole machine {:.1} µs of CPU (server, \
+             wrk and kernel, all cores). A server that added only that difference to the floor's \
+             cost would reach {:.0} % of the HTTP floor, {verdict}.\n",
+            self.floor_server_us,
+            self.es256_server_us,
+            self.hs256_server_us,
+            self.signature_us(),
+            self.floor_machine_us,
+            100.0 * ceiling,
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{Value, json};
+
+    use super::{Runs, SignatureShare};
+
+    #[test]
+    fn a_scenario_is_compared_with_the_floor_of_its_own_round() {
+        let slice = |label: &str, round: u32, rps: f64| json!({"label": label, "transport": "grpc", "group": "g", "round": round, "rps": rps});
+        // The floor doubles in round 2; paired ratios are 0.5, 0.5 and 0.4.
+        let lines: Vec<Value> = vec![
+            slice("floor-grpc", 1, 100.0),
+            slice("cc", 1, 50.0),
+            slice("floor-grpc", 2, 200.0),
+            slice("cc", 2, 100.0),
+            slice("floor-grpc", 3, 100.0),
+            slice("cc", 3, 40.0),
+            json!({"label": "refresh", "transport": "grpc", "rps": 30.0}),
+        ];
+        let runs = Runs { lines: &lines };
+        assert_eq!(runs.labels(), ["floor-grpc", "cc", "refresh"]);
+        assert_eq!(runs.ratio_to_floor("cc"), Some(0.5));
+        assert_eq!(runs.ratio_to_floor("floor-grpc"), Some(1.0));
+        // Unpaired: its rate over the floor's median rate (100).
+        assert_eq!(runs.ratio_to_floor("refresh"), Some(0.3));
+        assert_eq!(runs.median("cc", "rps"), Some(50.0));
+    }
+
+    fn http_line(label: &str, rps: f64, server_us: f64) -> Value {
+        // One 1-second slice: `rps` requests and the server CPU they took.
+        json!({"label": label, "transport": "http", "requests": rps, "rps": rps,
+               "server_cpu_s": server_us * rps / 1e6})
+    }
+
+    #[test]
+    fn signature_ceiling_comes_from_the_server_cpu_gap_between_es256_and_hs256() {
+        // 2 cores: a floor request costs the machine 20 µs; ES256 costs the
+        // server 40 µs more than HS256.
+        let lines = [
+            http_line("floor-http", 100_000.0, 8.0),
+            http_line("client_credentials-http", 25_000.0, 60.0),
+            http_line("client_credentials-http-hs256", 50_000.0, 20.0),
+        ];
+        let share = SignatureShare::measure(&Runs { lines: &lines }, 2.0).unwrap();
+        assert!((share.signature_us() - 40.0).abs() < 1e-6);
+        assert!((share.es256_ceiling() - 20.0 / 60.0).abs() < 1e-6);
+        let section = share.section();
+        assert!(
+            section.contains("| client_credentials, ES256 (default) | 60.0 µs |"),
+            "{section}"
+        );
+        assert!(
+            section.contains("reach 33 % of the HTTP floor"),
+            "{section}"
+        );
+        assert!(section.contains("out of reach"), "{section}");
+    }
+
+    #[test]
+    fn a_cheap_signature_leaves_room_and_a_missing_scenario_gives_no_section() {
+        let mut lines = vec![
+            http_line("floor-http", 100_000.0, 8.0),
+            http_line("client_credentials-http", 45_000.0, 22.0),
+            http_line("client_credentials-http-hs256", 50_000.0, 20.0),
+        ];
+        let share = SignatureShare::measure(&Runs { lines: &lines }, 2.0).unwrap();
+        assert!(share.es256_ceiling() > 0.9);
+        assert!(share.section().contains("leaves room"));
+        lines.pop();
+        assert!(SignatureShare::measure(&Runs { lines: &lines }, 2.0).is_none());
+    }
 }
