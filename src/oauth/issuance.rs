@@ -3,7 +3,8 @@
 
 use super::error::OAuthError;
 use super::model::{
-    AccessClaims, Client, NewRefreshToken, OpaqueAccessRecord, RefreshRecord, UnixTime, User,
+    AccessClaims, Client, NewRefreshToken, OpaqueAccessRecord, RefreshRecord, RefreshSuccessor,
+    UnixTime, User,
 };
 use super::scope::ScopeSet;
 use super::storage::{AccessTokenStore, KeyStore};
@@ -60,7 +61,7 @@ pub(crate) fn mint_access<S: KeyStore>(
 }
 
 /// When an access token for `client` issued at `now` expires.
-pub(crate) fn access_expiry<S>(core: &Core<S>, client: &Client, now: UnixTime) -> UnixTime {
+fn access_expiry<S>(core: &Core<S>, client: &Client, now: UnixTime) -> UnixTime {
     now + client
         .access_token_ttl
         .unwrap_or(core.policy.access_token_ttl)
@@ -161,7 +162,7 @@ pub(crate) fn mint_refresh<S>(
         scope: access.claims.scope.clone(),
         grant_scope: grant_scope.clone(),
         issued_at: now,
-        expires_at: now + core.policy.refresh_token_ttl,
+        expires_at: refresh_expiry(core, now),
         used_at: None,
         revoked: false,
     };
@@ -171,6 +172,29 @@ pub(crate) fn mint_refresh<S>(
         access_expires_at: access.claims.exp,
     };
     (value, token)
+}
+
+/// A successor for a one-step refresh exchange: its value, and what the store
+/// writes for it before the replaced token's family, owner and scope are known.
+pub(crate) fn mint_successor<S>(
+    core: &Core<S>,
+    client: &Client,
+    now: UnixTime,
+) -> (String, RefreshSuccessor) {
+    let value = secret::new_secret();
+    let successor = RefreshSuccessor {
+        token_hash: secret::hash_secret(&value),
+        issued_at: now,
+        expires_at: refresh_expiry(core, now),
+        access_jti: secret::new_id(),
+        access_expires_at: access_expiry(core, client, now),
+    };
+    (value, successor)
+}
+
+/// When a refresh token issued at `now` expires.
+fn refresh_expiry<S>(core: &Core<S>, now: UnixTime) -> UnixTime {
+    now + core.policy.refresh_token_ttl
 }
 
 /// The JWT form of the claims.

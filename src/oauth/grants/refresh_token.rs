@@ -16,13 +16,13 @@
 use super::super::Core;
 use super::super::error::OAuthError;
 use super::super::issuance::{
-    IssuedTokens, Owner, access_expiry, can_mint, mint_access, mint_access_as, mint_refresh,
+    IssuedTokens, Owner, can_mint, mint_access, mint_access_as, mint_refresh, mint_successor,
     persist_access,
 };
-use super::super::model::{Client, RefreshRecord, RefreshSuccessor, UnixTime};
+use super::super::model::{Client, RefreshRecord, UnixTime};
 use super::super::scope::ScopeSet;
 use super::super::storage::Stores;
-use crate::tokens::secret::{self, Secret, hash_secret};
+use crate::tokens::secret::{Secret, hash_secret};
 
 pub(super) async fn issue<S: Stores>(
     core: &Core<S>,
@@ -91,14 +91,7 @@ async fn exchange<S: Stores>(
     if !can_mint(core, now) {
         return Ok(None);
     }
-    let value = secret::new_secret();
-    let successor = RefreshSuccessor {
-        token_hash: hash_secret(&value),
-        issued_at: now,
-        expires_at: now + core.policy.refresh_token_ttl,
-        access_jti: secret::new_id(),
-        access_expires_at: access_expiry(core, client, now),
-    };
+    let (value, successor) = mint_successor(core, client, now);
     let jti = successor.access_jti.clone();
     let Some(record) = core
         .store
