@@ -4,11 +4,13 @@
 //! or files. The core reads and writes through the traits of [`storage`] and
 //! takes the current time as a parameter.
 
+pub mod client_address;
 pub mod client_auth;
 pub mod error;
 pub mod grants;
 pub mod introspect;
 mod issuance;
+pub mod login_throttle;
 pub mod model;
 pub mod revoke;
 pub mod scope;
