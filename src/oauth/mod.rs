@@ -16,6 +16,7 @@ pub mod revoke;
 pub mod scope;
 pub mod storage;
 
+use self::login_throttle::LoginThrottle;
 use crate::tokens::jwt::VerifiedTokens;
 use crate::tokens::keys::SigningAlg;
 use crate::tokens::password::PasswordVerifier;
@@ -59,4 +60,6 @@ pub struct Core<S> {
     pub passwords: PasswordVerifier,
     /// JWTs whose signature was already checked.
     pub verified_jwts: VerifiedTokens,
+    /// Failed logins by client address; every login path asks it first.
+    pub login_throttle: LoginThrottle,
 }
