@@ -11,6 +11,7 @@ use oauthd::clock;
 use oauthd::oauth::client_auth::ClientCredentials;
 use oauthd::oauth::grants::{TokenRequest, issue_token};
 use oauthd::oauth::introspect::{Introspection, introspect};
+use oauthd::oauth::login_throttle::{LoginThrottle, ThrottlePolicy};
 use oauthd::oauth::model::GrantType;
 use oauthd::oauth::scope::ScopeSet;
 use oauthd::oauth::{Core, Policy, TokenFormat};
@@ -60,6 +61,7 @@ fn jwt_introspection(c: &mut Criterion) {
             },
             passwords: PasswordVerifier::new(1, 8),
             verified_jwts: VerifiedTokens::new(1024),
+            login_throttle: LoginThrottle::new(ThrottlePolicy::default()),
         });
         let request = TokenRequest {
             client: credentials.clone(),

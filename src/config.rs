@@ -4,10 +4,13 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use clap::ValueEnum;
 use serde::Deserialize;
 
+use crate::oauth::client_address::TrustedProxies;
+use crate::oauth::login_throttle::ThrottlePolicy;
 use crate::oauth::{Policy, TokenFormat};
 use crate::tokens::keys::SigningAlg;
 use crate::tokens::master_key::MasterKey;
@@ -66,6 +69,32 @@ pub struct Settings {
     /// Rotate the signing key automatically after this many seconds (0: never).
     #[arg(long, env = "OAUTHD_KEY_ROTATION_INTERVAL", global = true)]
     pub key_rotation_interval: Option<i64>,
+    /// Failed logins from one address within the window that ban it (0: no ban, no backoff).
+    #[arg(long, env = "OAUTHD_LOGIN_THROTTLE_MAX_FAILURES", global = true)]
+    pub login_throttle_max_failures: Option<u32>,
+    /// Seconds a count of failed logins lasts, from the first failure.
+    #[arg(long, env = "OAUTHD_LOGIN_THROTTLE_WINDOW", global = true)]
+    pub login_throttle_window: Option<u64>,
+    /// Seconds a banned address is refused.
+    #[arg(long, env = "OAUTHD_LOGIN_THROTTLE_BAN", global = true)]
+    pub login_throttle_ban: Option<u64>,
+    /// Seconds an address is refused after a failed login, doubled per further failure (0: none).
+    #[arg(long, env = "OAUTHD_LOGIN_THROTTLE_BACKOFF", global = true)]
+    pub login_throttle_backoff: Option<u64>,
+    /// Password checks one address may have in progress at once (0: no limit).
+    #[arg(long, env = "OAUTHD_LOGIN_THROTTLE_MAX_CONCURRENT", global = true)]
+    pub login_throttle_max_concurrent: Option<u32>,
+    /// Client addresses the login throttle remembers at most.
+    #[arg(long, env = "OAUTHD_LOGIN_THROTTLE_ADDRESSES", global = true)]
+    pub login_throttle_addresses: Option<usize>,
+    /// Proxies (CIDRs or addresses, comma-separated) whose X-Forwarded-For names the client.
+    #[arg(
+        long,
+        env = "OAUTHD_TRUSTED_PROXIES",
+        global = true,
+        value_delimiter = ','
+    )]
+    pub trusted_proxies: Option<Vec<String>>,
 }
 
 /// `--token-format`.
@@ -159,6 +188,61 @@ pub struct Config {
     pub key_rotation_interval: i64,
     /// The protocol's settings.
     pub policy: Policy,
+    /// Throttling failed logins by client address.
+    pub login_throttle: LoginThrottleConfig,
+}
+
+/// Throttling failed logins by client address, and where that address comes from.
+#[derive(Debug, Clone)]
+pub struct LoginThrottleConfig {
+    /// The throttle's policy.
+    pub policy: ThrottlePolicy,
+    /// Peers whose `X-Forwarded-For` names the client.
+    pub trusted_proxies: TrustedProxies,
+}
+
+impl LoginThrottleConfig {
+    fn load(s: &Settings) -> Result<Self, ConfigError> {
+        let defaults = ThrottlePolicy::default();
+        let seconds = |name: &'static str, value: Option<u64>, default: Duration| match value {
+            None => Ok(default),
+            Some(0) => Err(ConfigError::Invalid {
+                name,
+                message: "must be a positive number of seconds, got 0".to_owned(),
+            }),
+            Some(secs) => Ok(Duration::from_secs(secs)),
+        };
+        let policy = ThrottlePolicy {
+            max_failures: s
+                .login_throttle_max_failures
+                .unwrap_or(defaults.max_failures),
+            window: seconds(
+                "login_throttle_window",
+                s.login_throttle_window,
+                defaults.window,
+            )?,
+            ban: seconds("login_throttle_ban", s.login_throttle_ban, defaults.ban)?,
+            backoff: s
+                .login_throttle_backoff
+                .map_or(defaults.backoff, Duration::from_secs),
+            max_concurrent: s
+                .login_throttle_max_concurrent
+                .unwrap_or(defaults.max_concurrent),
+            capacity: s
+                .login_throttle_addresses
+                .unwrap_or(defaults.capacity)
+                .max(1),
+        };
+        let trusted_proxies = TrustedProxies::parse(s.trusted_proxies.as_deref().unwrap_or(&[]))
+            .map_err(|message| ConfigError::Invalid {
+                name: "trusted_proxies",
+                message,
+            })?;
+        Ok(Self {
+            policy,
+            trusted_proxies,
+        })
+    }
 }
 
 impl Config {
@@ -179,6 +263,7 @@ impl Config {
             None => Settings::default(),
         };
         let s = cli.clone().over(file);
+        let login_throttle = LoginThrottleConfig::load(&s)?;
         let issuer = s
             .issuer
             .unwrap_or_else(|| "http://localhost:3030".to_owned());
@@ -229,6 +314,7 @@ impl Config {
                 },
                 lock_after_failed_logins: s.max_failed_logins.unwrap_or(5),
             },
+            login_throttle,
         })
     }
 }
@@ -255,6 +341,19 @@ impl Settings {
             master_key: self.master_key.or(lower.master_key),
             key_publish_delay: self.key_publish_delay.or(lower.key_publish_delay),
             key_rotation_interval: self.key_rotation_interval.or(lower.key_rotation_interval),
+            login_throttle_max_failures: self
+                .login_throttle_max_failures
+                .or(lower.login_throttle_max_failures),
+            login_throttle_window: self.login_throttle_window.or(lower.login_throttle_window),
+            login_throttle_ban: self.login_throttle_ban.or(lower.login_throttle_ban),
+            login_throttle_backoff: self.login_throttle_backoff.or(lower.login_throttle_backoff),
+            login_throttle_max_concurrent: self
+                .login_throttle_max_concurrent
+                .or(lower.login_throttle_max_concurrent),
+            login_throttle_addresses: self
+                .login_throttle_addresses
+                .or(lower.login_throttle_addresses),
+            trusted_proxies: self.trusted_proxies.or(lower.trusted_proxies),
         }
     }
 }
@@ -293,6 +392,54 @@ mod tests {
         assert_eq!(config.policy.access_token_ttl, 120);
         assert_eq!(config.policy.signing_alg, SigningAlg::EdDsa);
         assert_eq!(config.policy.refresh_token_ttl, 2_592_000);
+    }
+
+    #[test]
+    fn login_throttle_settings_have_defaults_and_read_the_file() {
+        let config = Config::load(&Settings::default()).unwrap();
+        assert_eq!(config.login_throttle.policy, ThrottlePolicy::default());
+        assert!(config.login_throttle.trusted_proxies.is_empty());
+
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("oauthd.toml");
+        std::fs::write(
+            &path,
+            "login_throttle_ban = 60\ntrusted_proxies = [\"10.0.0.0/8\", \"::1\"]\n",
+        )
+        .unwrap();
+        let cli = Settings {
+            config: Some(path),
+            login_throttle_max_failures: Some(7),
+            ..Settings::default()
+        };
+        let throttle = Config::load(&cli).unwrap().login_throttle;
+        assert_eq!(throttle.policy.ban, Duration::from_secs(60));
+        assert_eq!(throttle.policy.max_failures, 7);
+        assert!(
+            throttle
+                .trusted_proxies
+                .contains("10.1.2.3".parse().unwrap())
+        );
+        assert!(throttle.trusted_proxies.contains("::1".parse().unwrap()));
+    }
+
+    #[test]
+    fn bad_login_throttle_settings_are_refused() {
+        for settings in [
+            Settings {
+                trusted_proxies: Some(vec!["10.0.0.0/40".into()]),
+                ..Settings::default()
+            },
+            Settings {
+                login_throttle_window: Some(0),
+                ..Settings::default()
+            },
+        ] {
+            assert!(matches!(
+                Config::load(&settings),
+                Err(ConfigError::Invalid { .. })
+            ));
+        }
     }
 
     #[test]

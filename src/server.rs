@@ -18,6 +18,7 @@ use crate::grpc::pb::token_service_server::TokenServiceServer;
 use crate::grpc::token_service::TokenServiceImpl;
 use crate::http::Metrics;
 use crate::oauth::Core;
+use crate::oauth::login_throttle::LoginThrottle;
 use crate::tokens::jwt::VerifiedTokens;
 use crate::tokens::password::PasswordVerifier;
 
@@ -45,8 +46,10 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         policy: config.policy.clone(),
         passwords: PasswordVerifier::for_cores(cores),
         verified_jwts: VerifiedTokens::new(VERIFIED_JWT_CACHE),
+        login_throttle: LoginThrottle::new(config.login_throttle.policy),
     });
-    let service = TokenServiceImpl::new(Arc::clone(&core));
+    let service = TokenServiceImpl::new(Arc::clone(&core))
+        .with_trusted_proxies(config.login_throttle.trusted_proxies.clone());
 
     let (stop_tx, stop_rx) = watch::channel(false);
     let (available_tx, available_rx) = watch::channel(true);
@@ -94,9 +97,11 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             tracing::warn!(error = %err, "cannot set TCP_NODELAY");
         }
     });
+    // The token endpoint throttles failed logins by the peer's address.
     let http = axum::serve(
         http_listener,
-        crate::http::router(service, store, metrics, &config),
+        crate::http::router(service, store, metrics, &config)
+            .into_make_service_with_connect_info::<SocketAddr>(),
     )
     .with_graceful_shutdown(stopped(stop_rx));
 

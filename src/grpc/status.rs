@@ -3,6 +3,7 @@
 //! as the status message.
 
 use std::collections::HashMap;
+use std::time::Duration;
 
 use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, StatusExt as _};
@@ -21,18 +22,19 @@ pub fn grpc_code(err: &OAuthError) -> Code {
         | OAuthError::InvalidGrant(_)
         | OAuthError::InvalidScope(_)
         | OAuthError::UnsupportedGrantType(_) => Code::InvalidArgument,
-        OAuthError::TemporarilyUnavailable => Code::Unavailable,
+        OAuthError::TemporarilyUnavailable | OAuthError::Throttled { .. } => Code::Unavailable,
         OAuthError::Internal(_) => Code::Internal,
     }
 }
 
-/// The status for an error. An internal cause is not included.
+/// The status for an error. An internal cause is not included. A throttled
+/// login also carries `google.rpc.RetryInfo` with the delay.
 pub fn to_status(err: &OAuthError) -> Status {
-    Status::with_error_details(
-        grpc_code(err),
-        err.description(),
-        ErrorDetails::with_error_info(err.code(), ERROR_DOMAIN, HashMap::new()),
-    )
+    let mut details = ErrorDetails::with_error_info(err.code(), ERROR_DOMAIN, HashMap::new());
+    if let OAuthError::Throttled { retry_after_secs } = err {
+        details.set_retry_info(Some(Duration::from_secs(*retry_after_secs)));
+    }
+    Status::with_error_details(grpc_code(err), err.description(), details)
 }
 
 /// The error a status stands for; the HTTP shim uses it to answer in RFC 6749's
@@ -41,7 +43,17 @@ pub fn to_status(err: &OAuthError) -> Status {
 pub fn from_status(status: &Status) -> OAuthError {
     match status.get_details_error_info() {
         Some(info) if info.domain == ERROR_DOMAIN => {
-            OAuthError::from_parts(&info.reason, status.message())
+            match OAuthError::from_parts(&info.reason, status.message()) {
+                OAuthError::TemporarilyUnavailable => status
+                    .get_details_retry_info()
+                    .and_then(|retry| retry.retry_delay)
+                    .map_or(OAuthError::TemporarilyUnavailable, |delay| {
+                        OAuthError::Throttled {
+                            retry_after_secs: delay.as_secs().max(1),
+                        }
+                    }),
+                other => other,
+            }
         }
         _ => match status.code() {
             Code::Unavailable | Code::DeadlineExceeded => OAuthError::TemporarilyUnavailable,
@@ -77,6 +89,12 @@ mod tests {
                 Code::InvalidArgument,
             ),
             (OAuthError::TemporarilyUnavailable, Code::Unavailable),
+            (
+                OAuthError::Throttled {
+                    retry_after_secs: 42,
+                },
+                Code::Unavailable,
+            ),
         ];
         for (err, code) in table {
             let status = to_status(&err);
@@ -89,6 +107,20 @@ mod tests {
             );
             assert_eq!(from_status(&status), err);
         }
+    }
+
+    #[test]
+    fn a_throttled_login_carries_its_delay_as_retry_info() {
+        let status = to_status(&OAuthError::Throttled {
+            retry_after_secs: 42,
+        });
+        let retry = status.get_details_retry_info().unwrap();
+        assert_eq!(retry.retry_delay, Some(Duration::from_secs(42)));
+        assert!(
+            to_status(&OAuthError::TemporarilyUnavailable)
+                .get_details_retry_info()
+                .is_none()
+        );
     }
 
     #[test]

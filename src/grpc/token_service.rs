@@ -1,5 +1,6 @@
 //! `oauthd.v1.TokenService`: decode the request, call the core, encode the answer.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -10,10 +11,12 @@ use super::pb::token_service_server::TokenService;
 use super::status::to_status;
 use crate::clock;
 use crate::oauth::Core;
+use crate::oauth::client_address::TrustedProxies;
 use crate::oauth::client_auth::ClientCredentials;
 use crate::oauth::error::OAuthError;
 use crate::oauth::grants::{IssuedTokens, TokenRequest, issue_token};
 use crate::oauth::introspect::{Introspection, introspect};
+use crate::oauth::login_throttle::LoginOrigin;
 use crate::oauth::revoke::revoke;
 use crate::oauth::storage::Stores;
 use crate::tokens::secret::Secret;
@@ -22,15 +25,52 @@ use crate::tokens::secret::Secret;
 #[derive(Debug, Clone, Copy)]
 pub struct FromHttpShim;
 
+/// The client's address as the HTTP shim resolved it (peer, or `X-Forwarded-For`
+/// from a trusted proxy), for the requests it makes in-process.
+#[derive(Debug, Clone, Copy)]
+pub struct ClientAddress(pub IpAddr);
+
 /// The service: the core in an `Arc`, shared by the gRPC server and the shim.
 pub struct TokenServiceImpl<S> {
     core: Arc<Core<S>>,
+    trusted_proxies: TrustedProxies,
 }
 
 impl<S> TokenServiceImpl<S> {
-    /// Serves `core`.
+    /// Serves `core`, trusting no proxy.
     pub fn new(core: Arc<Core<S>>) -> Self {
-        Self { core }
+        Self {
+            core,
+            trusted_proxies: TrustedProxies::default(),
+        }
+    }
+
+    /// Believes `x-forwarded-for` from these peers (`--trusted-proxies`).
+    #[must_use]
+    pub fn with_trusted_proxies(mut self, proxies: TrustedProxies) -> Self {
+        self.trusted_proxies = proxies;
+        self
+    }
+
+    /// The proxies whose `X-Forwarded-For` is believed; the shim resolves its
+    /// clients' addresses with the same list.
+    pub fn trusted_proxies(&self) -> &TrustedProxies {
+        &self.trusted_proxies
+    }
+
+    /// Where a call comes from: what the shim resolved, or the TCP peer (or the
+    /// client a trusted proxy names in `x-forwarded-for`).
+    fn client_address<T>(&self, request: &Request<T>) -> Option<IpAddr> {
+        if let Some(ClientAddress(address)) = request.extensions().get::<ClientAddress>() {
+            return Some(*address);
+        }
+        let peer = request.remote_addr()?.ip();
+        let forwarded_for = request
+            .metadata()
+            .get_all("x-forwarded-for")
+            .iter()
+            .map(|value| value.to_str().ok());
+        Some(self.trusted_proxies.client_address(peer, forwarded_for))
     }
 }
 
@@ -38,6 +78,7 @@ impl<S> Clone for TokenServiceImpl<S> {
     fn clone(&self) -> Self {
         Self {
             core: Arc::clone(&self.core),
+            trusted_proxies: self.trusted_proxies.clone(),
         }
     }
 }
@@ -124,6 +165,10 @@ impl<S: Stores> TokenService for TokenServiceImpl<S> {
         request: Request<pb::IssueTokenRequest>,
     ) -> Result<Response<pb::TokenResponse>, Status> {
         let from_shim = request.extensions().get::<FromHttpShim>().is_some();
+        let origin = self.client_address(&request).map(|address| LoginOrigin {
+            address,
+            at: clock::instant(),
+        });
         let req = request.into_inner();
         let token_request = TokenRequest {
             client: credentials(req.client),
@@ -132,6 +177,7 @@ impl<S: Stores> TokenService for TokenServiceImpl<S> {
             username: req.username,
             password: req.password.map(Secret::new),
             refresh_token: req.refresh_token.map(Secret::new),
+            origin,
         };
         let client_id = token_request.client.client_id.clone();
         let result = within_deadline(issue_token(&self.core, token_request, clock::now())).await;

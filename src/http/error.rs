@@ -34,7 +34,9 @@ pub(crate) fn no_store(response: &mut Response) {
 pub(crate) fn http_status(error: &OAuthError) -> StatusCode {
     match error {
         OAuthError::InvalidClient => StatusCode::UNAUTHORIZED,
-        OAuthError::TemporarilyUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+        OAuthError::TemporarilyUnavailable | OAuthError::Throttled { .. } => {
+            StatusCode::SERVICE_UNAVAILABLE
+        }
         OAuthError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         OAuthError::InvalidRequest(_)
         | OAuthError::InvalidGrant(_)
@@ -59,6 +61,12 @@ impl IntoResponse for HttpError {
                 HeaderValue::from_static("Basic realm=\"oauthd\""),
             );
         }
+        if let OAuthError::Throttled { retry_after_secs } = self.error {
+            // RFC 9110 §10.2.3: delay-seconds.
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
+        }
         response.extensions_mut().insert(Outcome(self.error.code()));
         response
     }
@@ -82,10 +90,34 @@ mod tests {
             (OAuthError::unsupported_grant("implicit"), 400),
             (OAuthError::scope_not_allowed("admin"), 400),
             (OAuthError::TemporarilyUnavailable, 503),
+            (
+                OAuthError::Throttled {
+                    retry_after_secs: 5,
+                },
+                503,
+            ),
             (OAuthError::Internal("x".into()), 500),
         ];
         for (error, status) in table {
             assert_eq!(http_status(&error).as_u16(), status, "{error:?}");
         }
+    }
+
+    #[test]
+    fn a_throttled_login_says_when_to_retry() {
+        let throttled = HttpError {
+            error: OAuthError::Throttled {
+                retry_after_secs: 5,
+            },
+            tried_basic: false,
+        }
+        .into_response();
+        assert_eq!(throttled.headers()[header::RETRY_AFTER], "5");
+        let unavailable = HttpError {
+            error: OAuthError::TemporarilyUnavailable,
+            tried_basic: false,
+        }
+        .into_response();
+        assert!(!unavailable.headers().contains_key(header::RETRY_AFTER));
     }
 }

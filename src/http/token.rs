@@ -1,10 +1,12 @@
 //! `POST /oauth/token` (also `/oauth2/token`, `/api/v1/oauth2/token`): the form
 //! becomes an `IssueToken` call, its answer RFC 6749 §5.1 JSON.
 
+use std::net::SocketAddr;
+
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
+use axum::extract::{ConnectInfo, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
@@ -16,7 +18,7 @@ use super::routes::HttpState;
 use crate::grpc::pb;
 use crate::grpc::pb::token_service_server::TokenService as _;
 use crate::grpc::status::from_status;
-use crate::grpc::token_service::FromHttpShim;
+use crate::grpc::token_service::{ClientAddress, FromHttpShim};
 
 #[derive(Serialize)]
 struct TokenBody {
@@ -38,6 +40,7 @@ pub(crate) fn in_process<T>(message: T) -> tonic::Request<T> {
 
 pub(crate) async fn token(
     State(state): State<HttpState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
@@ -48,6 +51,14 @@ pub(crate) async fn token(
     let credentials = form.client_credentials();
     let grant_type = form.take("grant_type");
     let info = RequestInfo::new(grant_type.clone(), &credentials);
+    let forwarded_for = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .map(|value| value.to_str().ok());
+    let client = state
+        .service
+        .trusted_proxies()
+        .client_address(peer.ip(), forwarded_for);
     let result = async {
         let request = pb::IssueTokenRequest {
             client: Some(credentials?),
@@ -57,7 +68,9 @@ pub(crate) async fn token(
             password: form.take("password"),
             refresh_token: form.take("refresh_token"),
         };
-        let answer = state.service.issue_token(in_process(request)).await;
+        let mut request = in_process(request);
+        request.extensions_mut().insert(ClientAddress(client));
+        let answer = state.service.issue_token(request).await;
         answer
             .map(tonic::Response::into_inner)
             .map_err(|status| from_status(&status))

@@ -34,6 +34,13 @@ pub enum OAuthError {
     /// RFC 6749 §4.1.2.1 `temporarily_unavailable`: the database does not answer.
     #[error("temporarily_unavailable")]
     TemporarilyUnavailable,
+    /// `temporarily_unavailable` for one client address after repeated failed
+    /// logins (`oauth::login_throttle`): try again after `retry_after_secs`.
+    #[error("temporarily_unavailable: throttled for {retry_after_secs} s")]
+    Throttled {
+        /// Seconds to wait, for `Retry-After` (HTTP) or `RetryInfo` (gRPC).
+        retry_after_secs: u64,
+    },
     /// Anything unexpected. The cause is for the log only, never for the client.
     #[error("internal error: {0}")]
     Internal(String),
@@ -120,7 +127,7 @@ impl OAuthError {
             Self::UnauthorizedClient(_) => "unauthorized_client",
             Self::UnsupportedGrantType(_) => "unsupported_grant_type",
             Self::InvalidScope(_) => "invalid_scope",
-            Self::TemporarilyUnavailable => "temporarily_unavailable",
+            Self::TemporarilyUnavailable | Self::Throttled { .. } => "temporarily_unavailable",
             Self::Internal(_) => "server_error",
         }
     }
@@ -137,6 +144,7 @@ impl OAuthError {
             Self::TemporarilyUnavailable => {
                 "The service is temporarily unavailable, try again later"
             }
+            Self::Throttled { .. } => "Too many login attempts from this address, try again later",
             Self::Internal(_) => "The server encountered an unexpected error",
         }
     }
@@ -193,6 +201,24 @@ mod tests {
                 _ => assert_eq!(back, err),
             }
         }
+    }
+
+    #[test]
+    fn a_throttled_login_is_temporarily_unavailable_with_its_own_description() {
+        let err = OAuthError::Throttled {
+            retry_after_secs: 7,
+        };
+        assert_eq!(err.code(), "temporarily_unavailable");
+        assert_ne!(
+            err.description(),
+            OAuthError::TemporarilyUnavailable.description()
+        );
+        // The code and description alone lose the delay; gRPC carries it in a
+        // RetryInfo detail (grpc/status.rs).
+        assert_eq!(
+            OAuthError::from_parts(err.code(), err.description()),
+            OAuthError::TemporarilyUnavailable
+        );
     }
 
     #[test]

@@ -4,16 +4,19 @@
 //! or files. The core reads and writes through the traits of [`storage`] and
 //! takes the current time as a parameter.
 
+pub mod client_address;
 pub mod client_auth;
 pub mod error;
 pub mod grants;
 pub mod introspect;
 mod issuance;
+pub mod login_throttle;
 pub mod model;
 pub mod revoke;
 pub mod scope;
 pub mod storage;
 
+use self::login_throttle::LoginThrottle;
 use crate::tokens::jwt::VerifiedTokens;
 use crate::tokens::keys::SigningAlg;
 use crate::tokens::password::PasswordVerifier;
@@ -57,4 +60,6 @@ pub struct Core<S> {
     pub passwords: PasswordVerifier,
     /// JWTs whose signature was already checked.
     pub verified_jwts: VerifiedTokens,
+    /// Failed logins by client address; every login path asks it first.
+    pub login_throttle: LoginThrottle,
 }

@@ -138,7 +138,24 @@ impl Server {
     }
 
     pub fn start_on(database_url: &str, args: &[&str]) -> Self {
-        let mut child = Command::new(BIN)
+        Self::spawn(database_url, args, false)
+    }
+
+    /// A server with the login throttle on, at its defaults unless `args` say
+    /// otherwise. Elsewhere it is off: tests log in from one address faster,
+    /// and more often in parallel, than any person would.
+    pub fn start_throttled(db: &TestDb, args: &[&str]) -> Self {
+        Self::spawn(&db.url, args, true)
+    }
+
+    fn spawn(database_url: &str, args: &[&str], throttled: bool) -> Self {
+        let mut command = Command::new(BIN);
+        if !throttled {
+            command
+                .env("OAUTHD_LOGIN_THROTTLE_MAX_FAILURES", "0")
+                .env("OAUTHD_LOGIN_THROTTLE_MAX_CONCURRENT", "0");
+        }
+        let mut child = command
             .args([
                 "serve",
                 "--http-addr",

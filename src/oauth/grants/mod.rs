@@ -8,6 +8,7 @@ mod refresh_token;
 use super::Core;
 use super::client_auth::{ClientCredentials, authenticate};
 use super::error::OAuthError;
+use super::login_throttle::LoginOrigin;
 use super::model::{GrantType, UnixTime};
 use super::storage::Stores;
 use crate::tokens::secret::Secret;
@@ -29,6 +30,9 @@ pub struct TokenRequest {
     pub password: Option<Secret>,
     /// `refresh_token`, for the refresh grant.
     pub refresh_token: Option<Secret>,
+    /// Where the request comes from, for the login throttle; `None` when the
+    /// caller has no address (the password grant is then not throttled).
+    pub origin: Option<LoginOrigin>,
 }
 
 /// Handles a token request for any grant.
@@ -66,8 +70,11 @@ pub async fn issue_token<S: Stores>(
             Box::pin(password::issue(
                 core,
                 &client,
-                request.username,
-                request.password,
+                password::Login {
+                    username: request.username,
+                    password: request.password,
+                    origin: request.origin,
+                },
                 scope,
                 now,
             ))
