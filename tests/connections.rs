@@ -73,6 +73,31 @@ async fn a_connection_that_sends_half_a_header_is_closed_by_the_header_timeout()
 }
 
 #[tokio::test]
+async fn an_idle_keep_alive_connection_is_closed_by_the_header_timeout() {
+    let db = TestDb::new();
+    let server = Server::start_with(&db, &["--http-header-timeout", "1"]);
+    let mut stream = connect(server.http_addr).await;
+    stream
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: oauthd\r\n\r\n")
+        .await
+        .unwrap();
+    let mut answer = [0u8; 15];
+    stream.read_exact(&mut answer).await.unwrap();
+    assert_eq!(&answer, b"HTTP/1.1 200 OK");
+    let answered = Instant::now();
+    let (_, closed) = read_until_closed(&mut stream, PATIENCE).await;
+    let idle_for = closed - answered;
+    assert!(
+        idle_for >= Duration::from_millis(900),
+        "closed after {idle_for:?} idle"
+    );
+    assert!(
+        idle_for < Duration::from_secs(5),
+        "closed after {idle_for:?}"
+    );
+}
+
+#[tokio::test]
 async fn connections_that_send_nothing_are_closed_on_both_ports() {
     let db = TestDb::new();
     let server = Server::start_with(
