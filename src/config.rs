@@ -222,6 +222,12 @@ pub struct ConnectionLimits {
     pub http2_keepalive_timeout: Duration,
 }
 
+/// The longest any connection timeout may be: a day.
+const MAX_LIMIT_SECONDS: u64 = 86_400;
+
+/// More connections per listener than any descriptor limit allows.
+const MAX_CONNECTIONS: usize = 1 << 22;
+
 /// hyper refuses a smaller HTTP/1 buffer.
 const MIN_HTTP_HEADER_BYTES: usize = 8192;
 
@@ -230,12 +236,16 @@ const MAX_HTTP2_WINDOW: u32 = (1 << 31) - 1;
 
 impl ConnectionLimits {
     fn from_settings(s: &Settings) -> Result<Self, ConfigError> {
+        // Deadlines are instants computed by addition: a bound keeps it from
+        // overflowing.
         let seconds = |name: &'static str, value: Option<u64>, default: u64| {
             let value = value.unwrap_or(default);
-            if value == 0 {
+            if !(1..=MAX_LIMIT_SECONDS).contains(&value) {
                 return Err(ConfigError::Invalid {
                     name,
-                    message: "must be a positive number of seconds, got 0".to_owned(),
+                    message: format!(
+                        "must be between 1 and {MAX_LIMIT_SECONDS} seconds, got {value}"
+                    ),
                 });
             }
             Ok(Duration::from_secs(value))
@@ -251,7 +261,7 @@ impl ConnectionLimits {
             http2_window_bytes: s.http2_window_bytes.unwrap_or(65_535),
             http2_keepalive_interval: match s.http2_keepalive_interval.unwrap_or(30) {
                 0 => None,
-                interval => Some(Duration::from_secs(interval)),
+                interval => Some(seconds("http2_keepalive_interval", Some(interval), 30)?),
             },
             http2_keepalive_timeout: seconds(
                 "http2_keepalive_timeout",
@@ -260,8 +270,11 @@ impl ConnectionLimits {
             )?,
         };
         let invalid = |name, message: String| Err(ConfigError::Invalid { name, message });
-        if limits.max_connections == 0 {
-            return invalid("max_connections", "must be at least 1".to_owned());
+        if !(1..=MAX_CONNECTIONS).contains(&limits.max_connections) {
+            return invalid(
+                "max_connections",
+                format!("must be between 1 and {MAX_CONNECTIONS}"),
+            );
         }
         if limits.http_max_header_bytes < MIN_HTTP_HEADER_BYTES {
             return invalid(

@@ -476,6 +476,8 @@ fn limits_that_cannot_work_together_are_refused_at_start() {
         &["--http-max-header-bytes", "4096"][..],
         &["--max-connections", "0"][..],
         &["--shutdown-grace", "0"][..],
+        &["--idle-timeout", "18446744073709551615"][..],
+        &["--max-connections", "18446744073709551615"][..],
     ] {
         let output = std::process::Command::new(BIN)
             .arg("serve")
