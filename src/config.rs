@@ -95,6 +95,38 @@ pub struct Settings {
         value_delimiter = ','
     )]
     pub trusted_proxies: Option<Vec<String>>,
+
+    // Connections (both listeners); see `ConnectionLimits`.
+    /// Most open connections per listener; past it new ones are closed at once.
+    #[arg(long, env = "OAUTHD_MAX_CONNECTIONS", global = true)]
+    pub max_connections: Option<usize>,
+    /// Seconds a connection may stay silent (nothing read) before it is closed.
+    #[arg(long, env = "OAUTHD_IDLE_TIMEOUT", global = true)]
+    pub idle_timeout: Option<u64>,
+    /// Seconds a request may take from its complete head to its answer.
+    #[arg(long, env = "OAUTHD_REQUEST_TIMEOUT", global = true)]
+    pub request_timeout: Option<u64>,
+    /// Seconds to drain after SIGTERM before the remaining connections are closed.
+    #[arg(long, env = "OAUTHD_SHUTDOWN_GRACE", global = true)]
+    pub shutdown_grace: Option<u64>,
+    /// Seconds an HTTP/1 request head may take, counted from the wait for it.
+    #[arg(long, env = "OAUTHD_HTTP_HEADER_TIMEOUT", global = true)]
+    pub http_header_timeout: Option<u64>,
+    /// Largest HTTP request head in bytes (at least 8192); also the read buffer.
+    #[arg(long, env = "OAUTHD_HTTP_MAX_HEADER_BYTES", global = true)]
+    pub http_max_header_bytes: Option<usize>,
+    /// Most concurrent HTTP/2 streams per connection.
+    #[arg(long, env = "OAUTHD_HTTP2_MAX_CONCURRENT_STREAMS", global = true)]
+    pub http2_max_concurrent_streams: Option<u32>,
+    /// HTTP/2 flow-control window in bytes, per stream and per connection.
+    #[arg(long, env = "OAUTHD_HTTP2_WINDOW_BYTES", global = true)]
+    pub http2_window_bytes: Option<u32>,
+    /// Seconds of silence before an HTTP/2 keep-alive PING (0: no pings).
+    #[arg(long, env = "OAUTHD_HTTP2_KEEPALIVE_INTERVAL", global = true)]
+    pub http2_keepalive_interval: Option<u64>,
+    /// Seconds to wait for a PING's acknowledgement before closing.
+    #[arg(long, env = "OAUTHD_HTTP2_KEEPALIVE_TIMEOUT", global = true)]
+    pub http2_keepalive_timeout: Option<u64>,
 }
 
 /// `--token-format`.
@@ -190,6 +222,8 @@ pub struct Config {
     pub policy: Policy,
     /// Throttling failed logins by client address.
     pub login_throttle: LoginThrottleConfig,
+    /// Limits on connections, both listeners.
+    pub connections: ConnectionLimits,
 }
 
 /// Throttling failed logins by client address, and where that address comes from.
@@ -245,6 +279,125 @@ impl LoginThrottleConfig {
     }
 }
 
+/// The limits both listeners put on their connections (README, "Connections
+/// and limits"). Durations are whole seconds in the settings.
+#[derive(Debug, Clone)]
+pub struct ConnectionLimits {
+    /// Open connections per listener.
+    pub max_connections: usize,
+    /// A connection from which nothing was read for this long is closed.
+    pub idle_timeout: Duration,
+    /// From a request's complete head to its answer, body reading included.
+    pub request_timeout: Duration,
+    /// How long SIGTERM waits for connections to finish.
+    pub shutdown_grace: Duration,
+    /// HTTP/1: the wait for a request head, keep-alive idle time included.
+    pub http_header_timeout: Duration,
+    /// HTTP/1 read buffer and largest head; HTTP/2 header list on the HTTP port.
+    pub http_max_header_bytes: usize,
+    /// HTTP/2 streams per connection.
+    pub http2_max_concurrent_streams: u32,
+    /// HTTP/2 initial stream and connection windows.
+    pub http2_window_bytes: u32,
+    /// HTTP/2 keep-alive PING interval; `None` sends none.
+    pub http2_keepalive_interval: Option<Duration>,
+    /// HTTP/2 wait for a PING's acknowledgement.
+    pub http2_keepalive_timeout: Duration,
+}
+
+/// The longest any connection timeout may be: a day.
+const MAX_LIMIT_SECONDS: u64 = 86_400;
+
+/// More connections per listener than any descriptor limit allows.
+const MAX_CONNECTIONS: usize = 1 << 22;
+
+/// hyper refuses a smaller HTTP/1 buffer.
+const MIN_HTTP_HEADER_BYTES: usize = 8192;
+
+/// RFC 9113 §6.5.2: no window may exceed 2^31 - 1.
+const MAX_HTTP2_WINDOW: u32 = (1 << 31) - 1;
+
+impl ConnectionLimits {
+    fn from_settings(s: &Settings) -> Result<Self, ConfigError> {
+        // Deadlines are instants computed by addition: a bound keeps it from
+        // overflowing.
+        let seconds = |name: &'static str, value: Option<u64>, default: u64| {
+            let value = value.unwrap_or(default);
+            if !(1..=MAX_LIMIT_SECONDS).contains(&value) {
+                return Err(ConfigError::Invalid {
+                    name,
+                    message: format!(
+                        "must be between 1 and {MAX_LIMIT_SECONDS} seconds, got {value}"
+                    ),
+                });
+            }
+            Ok(Duration::from_secs(value))
+        };
+        let limits = Self {
+            max_connections: s.max_connections.unwrap_or(512),
+            idle_timeout: seconds("idle_timeout", s.idle_timeout, 60)?,
+            request_timeout: seconds("request_timeout", s.request_timeout, 10)?,
+            shutdown_grace: seconds("shutdown_grace", s.shutdown_grace, 20)?,
+            http_header_timeout: seconds("http_header_timeout", s.http_header_timeout, 30)?,
+            http_max_header_bytes: s.http_max_header_bytes.unwrap_or(16 * 1024),
+            http2_max_concurrent_streams: s.http2_max_concurrent_streams.unwrap_or(100),
+            http2_window_bytes: s.http2_window_bytes.unwrap_or(65_535),
+            http2_keepalive_interval: match s.http2_keepalive_interval.unwrap_or(30) {
+                0 => None,
+                interval => Some(seconds("http2_keepalive_interval", Some(interval), 30)?),
+            },
+            http2_keepalive_timeout: seconds(
+                "http2_keepalive_timeout",
+                s.http2_keepalive_timeout,
+                20,
+            )?,
+        };
+        let invalid = |name, message: String| Err(ConfigError::Invalid { name, message });
+        if !(1..=MAX_CONNECTIONS).contains(&limits.max_connections) {
+            return invalid(
+                "max_connections",
+                format!("must be between 1 and {MAX_CONNECTIONS}"),
+            );
+        }
+        if limits.http_max_header_bytes < MIN_HTTP_HEADER_BYTES {
+            return invalid(
+                "http_max_header_bytes",
+                format!("must be at least {MIN_HTTP_HEADER_BYTES}"),
+            );
+        }
+        if limits.http2_max_concurrent_streams == 0 {
+            return invalid(
+                "http2_max_concurrent_streams",
+                "must be at least 1".to_owned(),
+            );
+        }
+        if !(65_535..=MAX_HTTP2_WINDOW).contains(&limits.http2_window_bytes) {
+            return invalid(
+                "http2_window_bytes",
+                format!("must be between 65535 and {MAX_HTTP2_WINDOW}"),
+            );
+        }
+        // A connection is silent while its request runs, and between the
+        // keep-alive PINGs that keep a healthy idle client talking.
+        if limits.idle_timeout <= limits.request_timeout {
+            return invalid(
+                "idle_timeout",
+                "must be longer than request_timeout".to_owned(),
+            );
+        }
+        if limits
+            .http2_keepalive_interval
+            .is_some_and(|interval| limits.idle_timeout <= interval)
+        {
+            return invalid(
+                "idle_timeout",
+                "must be longer than http2_keepalive_interval".to_owned(),
+            );
+        }
+        Ok(limits)
+    }
+}
+
 impl Config {
     /// Layers the settings (flags and environment already merged by clap) over the
     /// TOML file and the defaults, and validates the result.
@@ -264,6 +417,7 @@ impl Config {
         };
         let s = cli.clone().over(file);
         let login_throttle = LoginThrottleConfig::load(&s)?;
+        let connections = ConnectionLimits::from_settings(&s)?;
         let issuer = s
             .issuer
             .unwrap_or_else(|| "http://localhost:3030".to_owned());
@@ -283,6 +437,7 @@ impl Config {
                 message: err.to_string(),
             })?;
         Ok(Self {
+            connections,
             database_url: s
                 .database_url
                 .unwrap_or_else(|| "sqlite://oauthd.db?mode=rwc".to_owned()),
@@ -354,6 +509,22 @@ impl Settings {
                 .login_throttle_addresses
                 .or(lower.login_throttle_addresses),
             trusted_proxies: self.trusted_proxies.or(lower.trusted_proxies),
+            max_connections: self.max_connections.or(lower.max_connections),
+            idle_timeout: self.idle_timeout.or(lower.idle_timeout),
+            request_timeout: self.request_timeout.or(lower.request_timeout),
+            shutdown_grace: self.shutdown_grace.or(lower.shutdown_grace),
+            http_header_timeout: self.http_header_timeout.or(lower.http_header_timeout),
+            http_max_header_bytes: self.http_max_header_bytes.or(lower.http_max_header_bytes),
+            http2_max_concurrent_streams: self
+                .http2_max_concurrent_streams
+                .or(lower.http2_max_concurrent_streams),
+            http2_window_bytes: self.http2_window_bytes.or(lower.http2_window_bytes),
+            http2_keepalive_interval: self
+                .http2_keepalive_interval
+                .or(lower.http2_keepalive_interval),
+            http2_keepalive_timeout: self
+                .http2_keepalive_timeout
+                .or(lower.http2_keepalive_timeout),
         }
     }
 }
@@ -452,5 +623,52 @@ mod tests {
             ..Settings::default()
         };
         assert!(matches!(Config::load(&cli), Err(ConfigError::Parse { .. })));
+    }
+
+    #[test]
+    fn connection_limits_have_defaults_and_come_from_the_file() {
+        let defaults = Config::load(&Settings::default()).unwrap().connections;
+        assert_eq!(defaults.max_connections, 512);
+        assert_eq!(defaults.idle_timeout, Duration::from_secs(60));
+        assert_eq!(defaults.shutdown_grace, Duration::from_secs(20));
+        assert_eq!(defaults.http_max_header_bytes, 16 * 1024);
+        assert_eq!(
+            defaults.http2_keepalive_interval,
+            Some(Duration::from_secs(30))
+        );
+
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("oauthd.toml");
+        std::fs::write(
+            &path,
+            "max_connections = 64\nhttp2_keepalive_interval = 0\nidle_timeout = 15\n",
+        )
+        .unwrap();
+        let cli = Settings {
+            config: Some(path),
+            idle_timeout: Some(12),
+            ..Settings::default()
+        };
+        let limits = Config::load(&cli).unwrap().connections;
+        assert_eq!(limits.max_connections, 64);
+        assert_eq!(limits.http2_keepalive_interval, None);
+        assert_eq!(limits.idle_timeout, Duration::from_secs(12));
+    }
+
+    #[test]
+    fn an_idle_timeout_no_longer_than_a_request_is_refused() {
+        let cli = Settings {
+            idle_timeout: Some(10),
+            request_timeout: Some(10),
+            http2_keepalive_interval: Some(0),
+            ..Settings::default()
+        };
+        assert!(matches!(
+            Config::load(&cli),
+            Err(ConfigError::Invalid {
+                name: "idle_timeout",
+                ..
+            })
+        ));
     }
 }

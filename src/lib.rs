@@ -5,6 +5,7 @@ pub mod app;
 pub mod cli;
 pub mod clock;
 pub mod config;
+mod connections;
 pub mod grpc;
 pub mod http;
 #[path = "../migrations/mod.rs"]

@@ -1,17 +1,18 @@
 //! `oauthd serve`: bind (port 0 aware), log the bound addresses, serve gRPC and
-//! HTTP from one process, and shut down gracefully on SIGTERM or SIGINT.
+//! HTTP from one process, and shut down gracefully on SIGTERM or SIGINT, within
+//! the drain deadline.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::Context as _;
-use axum::serve::ListenerExt as _;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::app::open_store;
 use crate::clock;
-use crate::config::Config;
+use crate::config::{Config, ConnectionLimits};
+use crate::connections::{Slots, raise_open_file_limit};
 use crate::grpc::health::follow_database;
 use crate::grpc::pb;
 use crate::grpc::pb::token_service_server::TokenServiceServer;
@@ -25,7 +26,12 @@ use crate::tokens::password::PasswordVerifier;
 /// How many verified JWTs introspection remembers (about 1 KiB each).
 const VERIFIED_JWT_CACHE: usize = 4096;
 
-/// Runs the server until SIGTERM or SIGINT, then lets requests in flight finish.
+/// Descriptors kept free of both connection caps, besides the database pool:
+/// the listening sockets, log output, SQLite's files, the runtime's own.
+const SPARE_DESCRIPTORS: usize = 64;
+
+/// Runs the server until SIGTERM or SIGINT, then lets requests in flight finish
+/// for up to `--shutdown-grace` and closes whatever is still open.
 pub async fn run(config: Config) -> anyhow::Result<()> {
     // Listen for signals before anything else, so a SIGTERM that arrives during
     // start-up is a graceful stop rather than the default instant death.
@@ -67,6 +73,13 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         ));
     }
 
+    let limits = &config.connections;
+    let cap = connection_cap(
+        limits.max_connections,
+        raise_open_file_limit(),
+        SPARE_DESCRIPTORS + config.database_max_connections as usize,
+    );
+    let (grpc_slots, http_slots) = (Slots::new(cap), Slots::new(cap));
     let grpc_listener = bind(config.grpc_addr, "gRPC").await?;
     let http_listener = bind(config.http_addr, "HTTP").await?;
 
@@ -80,30 +93,26 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let reflection_v1alpha = reflection()
         .build_v1alpha()
         .context("building reflection")?;
-    let grpc = tonic::transport::Server::builder()
+    let grpc = grpc_server(limits)
         .add_service(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
         .add_service(TokenServiceServer::new(service.clone()))
         .serve_with_incoming_shutdown(
-            crate::grpc::transport::incoming(grpc_listener),
+            crate::grpc::transport::incoming(
+                grpc_listener,
+                grpc_slots.clone(),
+                limits.idle_timeout,
+            ),
             stopped(stop_rx.clone()),
         );
-
-    // Small responses must leave at once: with Nagle's algorithm a response split
-    // over two writes waits for the client's delayed ACK, about 40 ms.
-    let http_listener = http_listener.tap_io(|tcp| {
-        if let Err(err) = tcp.set_nodelay(true) {
-            tracing::warn!(error = %err, "cannot set TCP_NODELAY");
-        }
-    });
-    // The token endpoint throttles failed logins by the peer's address.
-    let http = axum::serve(
+    let http = crate::http::serve(
         http_listener,
-        crate::http::router(service, store, metrics, &config)
-            .into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(stopped(stop_rx));
+        http_slots.clone(),
+        crate::http::router(service, store, metrics, &config),
+        limits,
+        stopped(stop_rx.clone()),
+    );
 
     tokio::spawn(async move {
         shutdown.await;
@@ -111,11 +120,57 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         let _ = stop_tx.send(true);
     });
 
-    let (grpc, http) = tokio::join!(grpc, http);
-    grpc.context("gRPC server")?;
-    http.context("HTTP server")?;
-    tracing::info!("stopped");
+    let served = async { tokio::join!(grpc, http).0 };
+    let drain_deadline = async {
+        stopped(stop_rx).await;
+        tokio::time::sleep(limits.shutdown_grace).await;
+    };
+    tokio::select! {
+        grpc = served => {
+            grpc.context("gRPC server")?;
+            tracing::info!("stopped");
+        }
+        () = drain_deadline => {
+            // Returning drops the runtime, and with it every connection left.
+            tracing::warn!(
+                http = http_slots.open(),
+                grpc = grpc_slots.open(),
+                "drain deadline passed: closing the connections still open"
+            );
+        }
+    }
     Ok(())
+}
+
+/// The tonic server with the connection limits that apply to gRPC.
+fn grpc_server(limits: &ConnectionLimits) -> tonic::transport::Server {
+    tonic::transport::Server::builder()
+        .timeout(limits.request_timeout)
+        .max_concurrent_streams(limits.http2_max_concurrent_streams)
+        .initial_stream_window_size(limits.http2_window_bytes)
+        .initial_connection_window_size(limits.http2_window_bytes)
+        .http2_keepalive_interval(limits.http2_keepalive_interval)
+        .http2_keepalive_timeout(Some(limits.http2_keepalive_timeout))
+}
+
+/// The cap each listener gets: `wanted`, unless two of them and `spare` would
+/// not fit in the open-file limit, in which case what fits (and a warning).
+fn connection_cap(wanted: usize, file_limit: Option<u64>, spare: usize) -> usize {
+    let Some(limit) = file_limit.and_then(|limit| usize::try_from(limit).ok()) else {
+        return wanted;
+    };
+    let fits = limit.saturating_sub(spare) / 2;
+    if wanted <= fits {
+        return wanted;
+    }
+    let cap = fits.max(1);
+    tracing::warn!(
+        wanted,
+        cap,
+        open_file_limit = limit,
+        "max_connections lowered to fit the open-file limit"
+    );
+    cap
 }
 
 async fn bind(addr: SocketAddr, what: &str) -> anyhow::Result<TcpListener> {
@@ -152,4 +207,18 @@ fn shutdown_signal() -> anyhow::Result<impl Future<Output = ()>> {
         #[cfg(not(unix))]
         let _ = tokio::signal::ctrl_c().await;
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::connection_cap;
+
+    #[test]
+    fn both_caps_leave_room_for_the_spare_descriptors() {
+        assert_eq!(connection_cap(512, Some(1_048_576), 74), 512);
+        assert_eq!(connection_cap(512, None, 74), 512);
+        // The default soft limit when the hard one is no higher.
+        assert_eq!(connection_cap(512, Some(1024), 74), 475);
+        assert_eq!(connection_cap(512, Some(10), 74), 1);
+    }
 }

@@ -109,3 +109,28 @@ fn the_dockerfile_builds_in_one_stage_and_runs_unprivileged_in_another() {
             && !line.contains(" 0"))
     );
 }
+
+#[test]
+fn the_pod_outlives_the_drain_deadline_and_caps_its_connections() {
+    let deployment = manifest("deployment.yaml");
+    let env = container(&deployment)["env"].as_sequence().unwrap();
+    let value = |name: &str| -> i64 {
+        env.iter()
+            .find(|var| var["name"] == name)
+            .unwrap_or_else(|| panic!("{name} is set"))["value"]
+            .as_str()
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    let grace = deployment["spec"]["template"]["spec"]["terminationGracePeriodSeconds"]
+        .as_i64()
+        .unwrap();
+    // SIGKILL must not come before the drain deadline has closed what is left.
+    assert!(grace > value("OAUTHD_SHUTDOWN_GRACE"));
+    assert!(value("OAUTHD_MAX_CONNECTIONS") <= 512, "sized for 128Mi");
+    assert_eq!(
+        container(&deployment)["resources"]["limits"]["memory"],
+        "128Mi"
+    );
+}

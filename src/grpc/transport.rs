@@ -9,18 +9,23 @@
 //! writes: two system calls here, two segments and two wake-ups at the client.
 //! A socket that declines vectored writes raises the threshold to 1024 bytes,
 //! and the whole response goes out at once.
+//!
+//! Underneath, each connection is a `crate::connections::Guarded`: it holds a
+//! slot of the listener's cap and is closed when idle too long.
 
 use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use tokio_stream::{Stream, StreamExt as _};
-use tonic::transport::server::{Connected, TcpConnectInfo, TcpIncoming};
+use tonic::transport::server::{Connected, TcpConnectInfo};
 
-/// A TCP connection without vectored writes; everything else passes through.
-pub(crate) struct PlainWrites(TcpStream);
+use crate::connections::{Guarded, Incoming, Slots};
+
+/// A connection without vectored writes; everything else passes through.
+pub(crate) struct PlainWrites(Guarded);
 
 impl AsyncRead for PlainWrites {
     fn poll_read(
@@ -56,13 +61,16 @@ impl Connected for PlainWrites {
     type ConnectInfo = TcpConnectInfo;
 
     fn connect_info(&self) -> TcpConnectInfo {
-        self.0.connect_info()
+        self.0.tcp().connect_info()
     }
 }
 
-/// The connections `listener` accepts, with Nagle's algorithm off.
-pub(crate) fn incoming(listener: TcpListener) -> impl Stream<Item = io::Result<PlainWrites>> {
-    TcpIncoming::from(listener)
-        .with_nodelay(Some(true))
-        .map(|accepted| accepted.map(PlainWrites))
+/// The connections `listener` accepts, with Nagle's algorithm off, at most
+/// as many at once as `slots` has, each closed after `idle_timeout` of silence.
+pub(crate) fn incoming(
+    listener: TcpListener,
+    slots: Slots,
+    idle_timeout: std::time::Duration,
+) -> impl Stream<Item = io::Result<PlainWrites>> {
+    Incoming::new(listener, slots, idle_timeout, "grpc").map(|accepted| accepted.map(PlainWrites))
 }

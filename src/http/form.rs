@@ -25,21 +25,14 @@ pub(crate) fn read_form(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<FormRequest, Response> {
     let body = body.map_err(|rejection| {
-        let error =
-            OAuthError::InvalidRequest(if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                "The request body is larger than 64 KiB".into()
-            } else {
-                "The request body could not be read".into()
-            });
-        let mut response = HttpError {
-            error,
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            return body_too_large();
+        }
+        HttpError {
+            error: OAuthError::InvalidRequest("The request body could not be read".into()),
             tried_basic: false,
         }
-        .into_response();
-        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            *response.status_mut() = StatusCode::PAYLOAD_TOO_LARGE;
-        }
-        response
+        .into_response()
     })?;
     FormRequest::parse(headers, &body).map_err(|rejection| {
         HttpError {
@@ -48,6 +41,18 @@ pub(crate) fn read_form(
         }
         .into_response()
     })
+}
+
+/// The 413 for a body over `MAX_BODY_BYTES`, found while reading it or
+/// declared in its `Content-Length`.
+pub(crate) fn body_too_large() -> Response {
+    let mut response = HttpError {
+        error: OAuthError::InvalidRequest("The request body is larger than 64 KiB".into()),
+        tried_basic: false,
+    }
+    .into_response();
+    *response.status_mut() = StatusCode::PAYLOAD_TOO_LARGE;
+    response
 }
 
 /// A parsed form request.

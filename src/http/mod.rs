@@ -5,6 +5,7 @@
 mod error;
 mod form;
 mod introspect;
+mod listener;
 mod metrics;
 mod probes;
 mod revoke;
@@ -13,6 +14,7 @@ mod token;
 mod well_known;
 
 pub use form::FormRequest;
+pub(crate) use listener::serve;
 pub(crate) use metrics::Metrics;
 pub(crate) use routes::router;
 
