@@ -8,6 +8,9 @@ use std::sync::Arc;
 use clap::ValueEnum;
 use serde::Deserialize;
 
+use crate::grpc::limits::{
+    DEFAULT_TOKEN_SERVICE_MAX_MESSAGE_BYTES, MIN_TOKEN_SERVICE_MAX_MESSAGE_BYTES,
+};
 use crate::oauth::{Policy, TokenFormat};
 use crate::tokens::keys::SigningAlg;
 use crate::tokens::master_key::MasterKey;
@@ -66,6 +69,10 @@ pub struct Settings {
     /// Rotate the signing key automatically after this many seconds (0: never).
     #[arg(long, env = "OAUTHD_KEY_ROTATION_INTERVAL", global = true)]
     pub key_rotation_interval: Option<i64>,
+    /// Largest `TokenService` request message, in bytes; longer ones are refused
+    /// from their length prefix, unread.
+    #[arg(long, env = "OAUTHD_GRPC_MAX_MESSAGE_BYTES", global = true)]
+    pub grpc_max_message_bytes: Option<usize>,
 }
 
 /// `--token-format`.
@@ -157,6 +164,8 @@ pub struct Config {
     pub key_publish_delay: i64,
     /// Seconds between automatic rotations; 0 turns them off.
     pub key_rotation_interval: i64,
+    /// Largest `TokenService` request message, in bytes.
+    pub grpc_max_message_bytes: usize,
     /// The protocol's settings.
     pub policy: Policy,
 }
@@ -197,6 +206,17 @@ impl Config {
                 name: "master_key",
                 message: err.to_string(),
             })?;
+        let grpc_max_message_bytes = s
+            .grpc_max_message_bytes
+            .unwrap_or(DEFAULT_TOKEN_SERVICE_MAX_MESSAGE_BYTES);
+        if grpc_max_message_bytes < MIN_TOKEN_SERVICE_MAX_MESSAGE_BYTES {
+            return Err(ConfigError::Invalid {
+                name: "grpc_max_message_bytes",
+                message: format!(
+                    "must be at least {MIN_TOKEN_SERVICE_MAX_MESSAGE_BYTES}, got {grpc_max_message_bytes}"
+                ),
+            });
+        }
         Ok(Self {
             database_url: s
                 .database_url
@@ -212,6 +232,7 @@ impl Config {
             master_key,
             key_publish_delay: s.key_publish_delay.unwrap_or(5).max(0),
             key_rotation_interval: s.key_rotation_interval.unwrap_or(0).max(0),
+            grpc_max_message_bytes,
             policy: Policy {
                 audience: s.audience.unwrap_or_else(|| issuer.clone()),
                 issuer,
@@ -255,6 +276,7 @@ impl Settings {
             master_key: self.master_key.or(lower.master_key),
             key_publish_delay: self.key_publish_delay.or(lower.key_publish_delay),
             key_rotation_interval: self.key_rotation_interval.or(lower.key_rotation_interval),
+            grpc_max_message_bytes: self.grpc_max_message_bytes.or(lower.grpc_max_message_bytes),
         }
     }
 }
@@ -293,6 +315,23 @@ mod tests {
         assert_eq!(config.policy.access_token_ttl, 120);
         assert_eq!(config.policy.signing_alg, SigningAlg::EdDsa);
         assert_eq!(config.policy.refresh_token_ttl, 2_592_000);
+    }
+
+    #[test]
+    fn the_grpc_message_limit_defaults_to_the_shims_and_refuses_tiny_values() {
+        let config = Config::load(&Settings::default()).unwrap();
+        assert_eq!(config.grpc_max_message_bytes, 64 * 1024);
+        let tiny = Settings {
+            grpc_max_message_bytes: Some(100),
+            ..Settings::default()
+        };
+        assert!(matches!(
+            Config::load(&tiny),
+            Err(ConfigError::Invalid {
+                name: "grpc_max_message_bytes",
+                ..
+            })
+        ));
     }
 
     #[test]

@@ -13,8 +13,8 @@ use crate::app::open_store;
 use crate::clock;
 use crate::config::Config;
 use crate::grpc::health::follow_database;
+use crate::grpc::limits::{self, REFLECTION_MAX_MESSAGE_BYTES};
 use crate::grpc::pb;
-use crate::grpc::pb::token_service_server::TokenServiceServer;
 use crate::grpc::token_service::TokenServiceImpl;
 use crate::http::Metrics;
 use crate::oauth::Core;
@@ -78,10 +78,13 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         .build_v1alpha()
         .context("building reflection")?;
     let grpc = tonic::transport::Server::builder()
-        .add_service(health_service)
-        .add_service(reflection_v1)
-        .add_service(reflection_v1alpha)
-        .add_service(TokenServiceServer::new(service.clone()))
+        .add_service(limits::health(health_service))
+        .add_service(reflection_v1.max_decoding_message_size(REFLECTION_MAX_MESSAGE_BYTES))
+        .add_service(reflection_v1alpha.max_decoding_message_size(REFLECTION_MAX_MESSAGE_BYTES))
+        .add_service(limits::token_service(
+            service.clone(),
+            config.grpc_max_message_bytes,
+        ))
         .serve_with_incoming_shutdown(
             crate::grpc::transport::incoming(grpc_listener),
             stopped(stop_rx.clone()),

@@ -1,7 +1,8 @@
 //! The gRPC transport: the only implementation of the `TokenService` RPCs, its
-//! error mapping, and health.
+//! error mapping, its message limits, and health.
 
 pub mod health;
+pub mod limits;
 pub mod pb;
 pub mod status;
 pub mod token_service;

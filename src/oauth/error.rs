@@ -111,6 +111,17 @@ impl OAuthError {
         Self::InvalidScope(format!("Malformed scope: {scope}").into())
     }
 
+    /// A gRPC request message longer than the service accepts, refused from its
+    /// length prefix before it is read.
+    pub fn message_too_large(limit_bytes: usize) -> Self {
+        let limit = if limit_bytes.is_multiple_of(1024) {
+            format!("{} KiB", limit_bytes / 1024)
+        } else {
+            format!("{limit_bytes} bytes")
+        };
+        Self::InvalidRequest(format!("The request message is larger than {limit}").into())
+    }
+
     /// The RFC 6749 §5.2 error code.
     pub fn code(&self) -> &'static str {
         match self {
@@ -199,6 +210,18 @@ mod tests {
     fn internal_causes_never_reach_the_description() {
         let err = OAuthError::Internal("connection string postgres://secret".into());
         assert!(!err.description().contains("secret"));
+    }
+
+    #[test]
+    fn message_limits_are_described_in_kib_when_they_are_whole() {
+        assert_eq!(
+            OAuthError::message_too_large(64 * 1024).description(),
+            "The request message is larger than 64 KiB"
+        );
+        assert_eq!(
+            OAuthError::message_too_large(1000).description(),
+            "The request message is larger than 1000 bytes"
+        );
     }
 
     #[test]
