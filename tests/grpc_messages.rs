@@ -1,5 +1,6 @@
-//! gRPC request messages that are too large: refused from the length prefix
-//! with `RESOURCE_EXHAUSTED`, with memory bounded, and the server serving on.
+//! gRPC request messages that are too large or do not decode: refused from the
+//! length prefix with `RESOURCE_EXHAUSTED`, or `INVALID_ARGUMENT` without the
+//! decoder's text, with memory bounded, and the server serving on.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -60,6 +61,16 @@ async fn raw_call(channel: Channel, method: &'static str, body: Vec<u8>) -> Resu
     grpc.unary(tonic::Request::new(body), path, RawCodec)
         .await
         .map(drop)
+}
+
+fn assert_undecodable(status: &Status) {
+    assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
+    assert_eq!(status.message(), "The request message could not be decoded");
+    let info = status.get_details_error_info().unwrap();
+    assert_eq!(
+        (info.reason.as_str(), info.domain.as_str()),
+        ("invalid_request", "oauthd")
+    );
 }
 
 fn assert_too_large(status: &Status) {
@@ -183,6 +194,54 @@ async fn sixty_concurrent_four_megabyte_calls_leave_memory_bounded() {
         rss_after < rss_before + 8 * 1024,
         "RSS grew from {rss_before} to {rss_after} KiB"
     );
+    assert!(
+        server
+            .is_active(
+                &client,
+                &server.client_credentials_token(&client).await.access_token
+            )
+            .await
+    );
+}
+
+#[tokio::test]
+async fn garbage_and_invalid_utf8_are_invalid_argument_without_decoder_text() {
+    let db = TestDb::new();
+    let server = Server::start(&db);
+    let client = create_full_client(&db.url);
+    let channel = server.channel().await;
+
+    let not_utf8 = field(2, &[0xc3, 0x28, 0xff]);
+    let garbage = vec![
+        0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01,
+    ];
+    let truncated_field = vec![0x12, 0x7f, b'a', b'b'];
+    let unknown_wire_type = vec![0x0f, 0x00];
+    let mut bad_client = field(1, &field(1, &[0xfe, 0xfe]));
+    bad_client.extend(field(2, b"token"));
+    for (method, body) in [
+        ("/oauthd.v1.TokenService/Introspect", not_utf8.clone()),
+        ("/oauthd.v1.TokenService/Introspect", garbage.clone()),
+        ("/oauthd.v1.TokenService/IssueToken", truncated_field),
+        ("/oauthd.v1.TokenService/Revoke", unknown_wire_type),
+        ("/oauthd.v1.TokenService/RefreshToken", bad_client),
+        ("/oauthd.v1.TokenService/IssueToken", field(2, &[0x80])),
+    ] {
+        let status = raw_call(channel.clone(), method, body.clone())
+            .await
+            .unwrap_err();
+        assert_undecodable(&status);
+        let lowered = status.message().to_lowercase();
+        for internal in ["protobuf", "utf-8", "wire type", "buffer", "varint"] {
+            assert!(!lowered.contains(internal), "{method} {body:?}: {status:?}");
+        }
+    }
+
+    // A well-formed message through the same raw path still works.
+    let good = prost::Message::encode_to_vec(&client_credentials_request(&client));
+    raw_call(channel.clone(), "/oauthd.v1.TokenService/IssueToken", good)
+        .await
+        .unwrap();
     assert!(
         server
             .is_active(

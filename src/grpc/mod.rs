@@ -1,6 +1,7 @@
 //! The gRPC transport: the only implementation of the `TokenService` RPCs, its
-//! error mapping, its message limits, and health.
+//! error mapping, its codec and message limits, and health.
 
+pub mod codec;
 pub mod health;
 pub mod limits;
 pub mod pb;

@@ -111,6 +111,13 @@ impl OAuthError {
         Self::InvalidScope(format!("Malformed scope: {scope}").into())
     }
 
+    /// A gRPC request message that is not a valid encoding of the RPC's request:
+    /// broken protobuf, or a string field that is not UTF-8. The decoder's own
+    /// text stays out; it describes the decoder, not the caller's mistake.
+    pub fn undecodable_message() -> Self {
+        Self::InvalidRequest("The request message could not be decoded".into())
+    }
+
     /// A gRPC request message longer than the service accepts, refused from its
     /// length prefix before it is read.
     pub fn message_too_large(limit_bytes: usize) -> Self {
