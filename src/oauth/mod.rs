@@ -5,6 +5,7 @@
 //! takes the current time as a parameter.
 
 pub mod client_auth;
+pub mod echo;
 pub mod error;
 pub mod grants;
 pub mod introspect;

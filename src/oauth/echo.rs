@@ -1,0 +1,88 @@
+//! What of a request value may be repeated back: a short, sanitised quotation in
+//! an `error_description`.
+//!
+//! A request value can be anything up to the message limit: a megabyte of
+//! `grant_type`, control characters, a secret pasted into the wrong field.
+//! Echoed whole, it breaks clients (a gRPC status message travels in a header).
+
+use std::fmt::{self, Write as _};
+
+/// The most characters of a request value an error description quotes.
+pub const QUOTE_MAX_CHARS: usize = 40;
+
+/// What follows a quotation that was cut. Plain ASCII: `…` is outside RFC 6749's
+/// `error_description` alphabet.
+const CUT: &str = "...";
+
+/// A request value as an error description quotes it: at most
+/// [`QUOTE_MAX_CHARS`] characters, `...` after a value that was cut, and every
+/// character outside RFC 6749 §5.2's alphabet for `error_description`
+/// (`%x20-21 / %x23-5B / %x5D-7E`: printable ASCII but `"` and `\`) shown as
+/// `?`. A short printable value is quoted as it is, so ordinary descriptions
+/// read word for word as before.
+#[derive(Debug, Clone, Copy)]
+pub struct Quoted<'a>(pub &'a str);
+
+impl fmt::Display for Quoted<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let value = self.0;
+        if value.len() <= QUOTE_MAX_CHARS && value.bytes().all(in_description_alphabet) {
+            return f.write_str(value);
+        }
+        let mut chars = value.chars();
+        for c in chars.by_ref().take(QUOTE_MAX_CHARS) {
+            let shown = u8::try_from(c)
+                .ok()
+                .filter(|&b| in_description_alphabet(b))
+                .map_or('?', char::from);
+            f.write_char(shown)?;
+        }
+        if chars.next().is_some() {
+            f.write_str(CUT)?;
+        }
+        Ok(())
+    }
+}
+
+/// RFC 6749 §5.2: `error_description = 1*( %x20-21 / %x23-5B / %x5D-7E )`.
+fn in_description_alphabet(b: u8) -> bool {
+    matches!(b, 0x20..=0x21 | 0x23..=0x5B | 0x5D..=0x7E)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn short_printable_values_are_quoted_as_they_are() {
+        for value in [
+            "implicit",
+            "admin",
+            "read:all",
+            "a b!#$%&'()*+,-./[]^_`{|}~",
+        ] {
+            assert_eq!(Quoted(value).to_string(), value);
+        }
+        let forty = "x".repeat(QUOTE_MAX_CHARS);
+        assert_eq!(Quoted(&forty).to_string(), forty);
+    }
+
+    #[test]
+    fn long_values_are_cut_to_a_prefix_with_an_ellipsis() {
+        let long = "g".repeat(1 << 20);
+        let quoted = Quoted(&long).to_string();
+        assert_eq!(quoted, format!("{}...", "g".repeat(QUOTE_MAX_CHARS)));
+    }
+
+    #[test]
+    fn characters_outside_the_description_alphabet_become_question_marks() {
+        assert_eq!(
+            Quoted("a\"b\\c\u{1}d\ne\tf\u{7f}").to_string(),
+            "a?b?c?d?e?f?"
+        );
+        assert_eq!(Quoted("caf\u{e9} \u{1f600}").to_string(), "caf? ?");
+        let quoted = Quoted(&"\u{e9}".repeat(100)).to_string();
+        assert_eq!(quoted, format!("{}...", "?".repeat(QUOTE_MAX_CHARS)));
+        assert!(quoted.bytes().all(in_description_alphabet));
+    }
+}
