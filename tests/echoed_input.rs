@@ -51,7 +51,7 @@ async fn http_descriptions_quote_a_short_sanitised_prefix() {
     );
     assert_eq!(
         description(&body),
-        format!("Unsupported grant type: {}...", "g".repeat(40))
+        format!("Unsupported grant type: {}...", "g".repeat(64))
     );
 
     // A megabyte never gets that far: the body limit answers, briefly.
@@ -95,7 +95,7 @@ async fn http_descriptions_quote_a_short_sanitised_prefix() {
     );
     assert_eq!(
         description(&body),
-        format!("Parameter given more than once: {}...", "n".repeat(40))
+        format!("Parameter given more than once: {}...", "n".repeat(64))
     );
 
     let scope = "s".repeat(50_000);
@@ -107,12 +107,18 @@ async fn http_descriptions_quote_a_short_sanitised_prefix() {
     .await;
     assert_eq!(
         description(&body),
-        format!("Scope not allowed for this client: {}...", "s".repeat(40))
+        format!("Scope not allowed for this client: {}...", "s".repeat(64))
     );
 
-    // Ordinary values are quoted word for word.
+    // Ordinary values are quoted word for word, extension grant URIs included.
     let (_, body) = post_form(&server, &client, "grant_type=implicit".to_owned()).await;
     assert_eq!(description(&body), "Unsupported grant type: implicit");
+    let exchange = "urn:ietf:params:oauth:grant-type:token-exchange";
+    let (_, body) = post_form(&server, &client, format!("grant_type={exchange}")).await;
+    assert_eq!(
+        description(&body),
+        format!("Unsupported grant type: {exchange}")
+    );
 }
 
 async fn issue_err(server: &Server, request: pb::IssueTokenRequest) -> (Code, String, String) {
@@ -144,7 +150,7 @@ async fn a_megabyte_grant_type_over_grpc_gets_a_short_description() {
     );
     assert_eq!(
         text,
-        format!("Unsupported grant type: {}...", "g".repeat(40))
+        format!("Unsupported grant type: {}...", "g".repeat(64))
     );
 
     let (_, _, text) = issue_err(
@@ -162,7 +168,7 @@ async fn a_megabyte_grant_type_over_grpc_gets_a_short_description() {
         (code, reason.as_str()),
         (Code::InvalidArgument, "invalid_scope")
     );
-    assert_eq!(text, format!("Malformed scope: {}...", "a?".repeat(20)));
+    assert_eq!(text, format!("Malformed scope: {}...", "a?".repeat(32)));
 
     let (_, _, text) = issue_err(&server, grant_request(&client, "implicit".into())).await;
     assert_eq!(text, "Unsupported grant type: implicit");
@@ -180,6 +186,6 @@ async fn a_long_grant_type_within_the_default_limit_comes_back_short() {
     );
     assert_eq!(
         text,
-        format!("Unsupported grant type: {}...", "g".repeat(40))
+        format!("Unsupported grant type: {}...", "g".repeat(64))
     );
 }

@@ -9,8 +9,10 @@
 
 use std::fmt::{self, Write as _};
 
-/// The most characters of a request value an error description quotes.
-pub const QUOTE_MAX_CHARS: usize = 40;
+/// The most characters of a request value an error description quotes: room
+/// for the longest ordinary values, such as extension grant URIs (RFC 8693's
+/// `urn:ietf:params:oauth:grant-type:token-exchange`, 47) and URL-shaped scopes.
+pub const QUOTE_MAX_CHARS: usize = 64;
 
 /// What follows a quotation that was cut. Plain ASCII: `…` is outside RFC 6749's
 /// `error_description` alphabet.
@@ -109,6 +111,10 @@ mod tests {
             "admin",
             "read:all",
             "a b!#$%&'()*+,-./[]^_`{|}~",
+            "urn:ietf:params:oauth:grant-type:device_code",
+            "urn:ietf:params:oauth:grant-type:token-exchange",
+            "urn:ietf:params:oauth:grant-type:saml2-bearer",
+            "https://www.googleapis.com/auth/cloud-platform.read-only",
         ] {
             assert_eq!(Quoted(value).to_string(), value);
         }

@@ -240,7 +240,7 @@ mod tests {
         ];
         for make in quoting {
             let long = make(&huge);
-            assert!(long.description().len() < 120, "{}", long.description());
+            assert!(long.description().len() < 128, "{}", long.description());
             assert!(
                 long.description().ends_with("x..."),
                 "{}",
