@@ -13,6 +13,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     let out_dir = PathBuf::from(env::var("OUT_DIR")?);
     tonic_prost_build::configure()
+        // tonic-prost's codec, but a request that fails to decode is
+        // INVALID_ARGUMENT with no decoder text (src/grpc/codec.rs).
+        .codec_path("crate::grpc::codec::OauthdCodec")
         .file_descriptor_set_path(out_dir.join("oauthd_descriptor.bin"))
         .compile_with_config(config, &["proto/oauthd/v1/token.proto"], &["proto"])?;
     println!("cargo:rerun-if-changed=proto");

@@ -9,6 +9,9 @@ use std::time::Duration;
 use clap::ValueEnum;
 use serde::Deserialize;
 
+use crate::grpc::limits::{
+    DEFAULT_TOKEN_SERVICE_MAX_MESSAGE_BYTES, MIN_TOKEN_SERVICE_MAX_MESSAGE_BYTES,
+};
 use crate::oauth::client_address::TrustedProxies;
 use crate::oauth::login_throttle::ThrottlePolicy;
 use crate::oauth::{Policy, TokenFormat};
@@ -127,6 +130,10 @@ pub struct Settings {
     /// Seconds to wait for a PING's acknowledgement before closing.
     #[arg(long, env = "OAUTHD_HTTP2_KEEPALIVE_TIMEOUT", global = true)]
     pub http2_keepalive_timeout: Option<u64>,
+    /// Largest `TokenService` request message, in bytes; longer ones are refused
+    /// from their length prefix, unread.
+    #[arg(long, env = "OAUTHD_GRPC_MAX_MESSAGE_BYTES", global = true)]
+    pub grpc_max_message_bytes: Option<usize>,
 }
 
 /// `--token-format`.
@@ -218,6 +225,8 @@ pub struct Config {
     pub key_publish_delay: i64,
     /// Seconds between automatic rotations; 0 turns them off.
     pub key_rotation_interval: i64,
+    /// Largest `TokenService` request message, in bytes.
+    pub grpc_max_message_bytes: usize,
     /// The protocol's settings.
     pub policy: Policy,
     /// Throttling failed logins by client address.
@@ -436,6 +445,17 @@ impl Config {
                 name: "master_key",
                 message: err.to_string(),
             })?;
+        let grpc_max_message_bytes = s
+            .grpc_max_message_bytes
+            .unwrap_or(DEFAULT_TOKEN_SERVICE_MAX_MESSAGE_BYTES);
+        if grpc_max_message_bytes < MIN_TOKEN_SERVICE_MAX_MESSAGE_BYTES {
+            return Err(ConfigError::Invalid {
+                name: "grpc_max_message_bytes",
+                message: format!(
+                    "must be at least {MIN_TOKEN_SERVICE_MAX_MESSAGE_BYTES}, got {grpc_max_message_bytes}"
+                ),
+            });
+        }
         Ok(Self {
             connections,
             database_url: s
@@ -452,6 +472,7 @@ impl Config {
             master_key,
             key_publish_delay: s.key_publish_delay.unwrap_or(5).max(0),
             key_rotation_interval: s.key_rotation_interval.unwrap_or(0).max(0),
+            grpc_max_message_bytes,
             policy: Policy {
                 audience: s.audience.unwrap_or_else(|| issuer.clone()),
                 issuer,
@@ -525,6 +546,7 @@ impl Settings {
             http2_keepalive_timeout: self
                 .http2_keepalive_timeout
                 .or(lower.http2_keepalive_timeout),
+            grpc_max_message_bytes: self.grpc_max_message_bytes.or(lower.grpc_max_message_bytes),
         }
     }
 }
@@ -611,6 +633,23 @@ mod tests {
                 Err(ConfigError::Invalid { .. })
             ));
         }
+    }
+
+    #[test]
+    fn the_grpc_message_limit_defaults_to_the_shims_and_refuses_tiny_values() {
+        let config = Config::load(&Settings::default()).unwrap();
+        assert_eq!(config.grpc_max_message_bytes, 64 * 1024);
+        let tiny = Settings {
+            grpc_max_message_bytes: Some(100),
+            ..Settings::default()
+        };
+        assert!(matches!(
+            Config::load(&tiny),
+            Err(ConfigError::Invalid {
+                name: "grpc_max_message_bytes",
+                ..
+            })
+        ));
     }
 
     #[test]

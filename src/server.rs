@@ -14,8 +14,8 @@ use crate::clock;
 use crate::config::{Config, ConnectionLimits};
 use crate::connections::{Slots, raise_open_file_limit};
 use crate::grpc::health::follow_database;
+use crate::grpc::limits::{self as message_limits, REFLECTION_MAX_MESSAGE_BYTES};
 use crate::grpc::pb;
-use crate::grpc::pb::token_service_server::TokenServiceServer;
 use crate::grpc::token_service::TokenServiceImpl;
 use crate::http::Metrics;
 use crate::oauth::Core;
@@ -94,10 +94,13 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         .build_v1alpha()
         .context("building reflection")?;
     let grpc = grpc_server(limits)
-        .add_service(health_service)
-        .add_service(reflection_v1)
-        .add_service(reflection_v1alpha)
-        .add_service(TokenServiceServer::new(service.clone()))
+        .add_service(message_limits::health(health_service))
+        .add_service(reflection_v1.max_decoding_message_size(REFLECTION_MAX_MESSAGE_BYTES))
+        .add_service(reflection_v1alpha.max_decoding_message_size(REFLECTION_MAX_MESSAGE_BYTES))
+        .add_service(message_limits::token_service(
+            service.clone(),
+            config.grpc_max_message_bytes,
+        ))
         .serve_with_incoming_shutdown(
             crate::grpc::transport::incoming(
                 grpc_listener,

@@ -1,7 +1,9 @@
 //! The gRPC transport: the only implementation of the `TokenService` RPCs, its
-//! error mapping, and health.
+//! error mapping, its codec and message limits, and health.
 
+pub mod codec;
 pub mod health;
+pub mod limits;
 pub mod pb;
 pub mod status;
 pub mod token_service;

@@ -13,6 +13,7 @@ use crate::clock;
 use crate::oauth::Core;
 use crate::oauth::client_address::TrustedProxies;
 use crate::oauth::client_auth::ClientCredentials;
+use crate::oauth::echo::UnverifiedClientId;
 use crate::oauth::error::OAuthError;
 use crate::oauth::grants::{IssuedTokens, TokenRequest, issue_token};
 use crate::oauth::introspect::{Introspection, introspect};
@@ -137,10 +138,12 @@ async fn within_deadline<T>(
 
 /// Turns the core's result into the RPC's, logging once at this edge: one line per
 /// failed call (not for the shim's calls, which the shim logs), and the cause of
-/// an internal error, which the caller never sees.
+/// an internal error, which the caller never sees. A failed call may not have
+/// authenticated its client, so its `client_id` is logged in a bounded form only:
+/// a secret pasted into that field must not reach the log.
 fn finish<T, R>(
     rpc: &'static str,
-    client_id: &str,
+    client_id: UnverifiedClientId,
     from_shim: bool,
     result: Result<T, OAuthError>,
     encode: impl FnOnce(T) -> R,
@@ -149,9 +152,9 @@ fn finish<T, R>(
         Ok(value) => Ok(Response::new(encode(value))),
         Err(err) => {
             if let OAuthError::Internal(cause) = &err {
-                tracing::error!(rpc, client_id, cause = %cause, "internal error");
+                tracing::error!(rpc, %client_id, cause = %cause, "internal error");
             } else if !from_shim {
-                tracing::info!(rpc, client_id, error = err.code(), "request refused");
+                tracing::info!(rpc, %client_id, error = err.code(), "request refused");
             }
             Err(to_status(&err))
         }
@@ -179,9 +182,9 @@ impl<S: Stores> TokenService for TokenServiceImpl<S> {
             refresh_token: req.refresh_token.map(Secret::new),
             origin,
         };
-        let client_id = token_request.client.client_id.clone();
+        let client_id = UnverifiedClientId::new(&token_request.client.client_id);
         let result = within_deadline(issue_token(&self.core, token_request, clock::now())).await;
-        finish("IssueToken", &client_id, from_shim, result, token_response)
+        finish("IssueToken", client_id, from_shim, result, token_response)
     }
 
     async fn refresh_token(
@@ -197,15 +200,9 @@ impl<S: Stores> TokenService for TokenServiceImpl<S> {
             refresh_token: Some(Secret::new(req.refresh_token)),
             ..TokenRequest::default()
         };
-        let client_id = token_request.client.client_id.clone();
+        let client_id = UnverifiedClientId::new(&token_request.client.client_id);
         let result = within_deadline(issue_token(&self.core, token_request, clock::now())).await;
-        finish(
-            "RefreshToken",
-            &client_id,
-            from_shim,
-            result,
-            token_response,
-        )
+        finish("RefreshToken", client_id, from_shim, result, token_response)
     }
 
     async fn introspect(
@@ -226,7 +223,7 @@ impl<S: Stores> TokenService for TokenServiceImpl<S> {
         .await;
         finish(
             "Introspect",
-            &caller.client_id,
+            UnverifiedClientId::new(&caller.client_id),
             from_shim,
             result,
             introspect_response,
@@ -243,7 +240,8 @@ impl<S: Stores> TokenService for TokenServiceImpl<S> {
         let hint = req.token_type_hint.as_deref();
         let result =
             within_deadline(revoke(&self.core, &caller, &req.token, hint, clock::now())).await;
-        finish("Revoke", &caller.client_id, from_shim, result, |()| {
+        let client_id = UnverifiedClientId::new(&caller.client_id);
+        finish("Revoke", client_id, from_shim, result, |()| {
             pb::RevokeResponse {}
         })
     }

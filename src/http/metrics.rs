@@ -1,6 +1,7 @@
 //! `GET /metrics` (Prometheus text format) and the middleware that counts,
 //! times and logs every request: one line each, never a secret or token.
 
+use std::fmt;
 use std::sync::OnceLock;
 
 use axum::extract::{MatchedPath, Request, State};
@@ -13,6 +14,7 @@ use super::error::Outcome;
 use super::routes::HttpState;
 use crate::clock;
 use crate::grpc::pb;
+use crate::oauth::echo::UnverifiedClientId;
 use crate::oauth::error::OAuthError;
 use crate::oauth::model::GrantType;
 
@@ -95,10 +97,30 @@ fn grant_label(grant_type: Option<&str>) -> &'static str {
     }
 }
 
+/// The `client_id` a log line shows: whole once the request succeeded, which
+/// takes an authenticated client; otherwise a bounded form, since a failed
+/// request's id may be anything, a secret pasted into the wrong field included.
+enum LoggedClientId<'a> {
+    None,
+    Authenticated(&'a str),
+    Unverified(UnverifiedClientId),
+}
+
+impl fmt::Display for LoggedClientId<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::None => f.write_str("-"),
+            Self::Authenticated(id) => f.write_str(id),
+            Self::Unverified(id) => id.fmt(f),
+        }
+    }
+}
+
+/// Counts, times and logs a request. The log names the matched route, never
+/// the raw path, which may carry anything (`unmatched` for no route).
 pub(crate) async fn observe(request: Request, next: Next) -> Response {
     let started = clock::instant();
     let method = request.method().clone();
-    let path = request.uri().path().to_owned();
     let endpoint = request.extensions().get::<MatchedPath>().map_or_else(
         || "unmatched".to_owned(),
         |matched| matched.as_str().to_owned(),
@@ -123,11 +145,16 @@ pub(crate) async fn observe(request: Request, next: Next) -> Response {
         .record(elapsed.as_secs_f64());
     // Whole microseconds, so the line shows 0.25 rather than 0.25000000000000006.
     let latency_ms = elapsed.as_micros() as f64 / 1000.0;
-    let client_id = info.client_id.as_deref().unwrap_or("-");
-    if matches!(endpoint.as_str(), "/healthz" | "/readyz" | "/metrics") {
-        tracing::debug!(%method, path, status, latency_ms, "request");
+    let client_id = match info.client_id.as_deref() {
+        None => LoggedClientId::None,
+        Some(id) if outcome == "success" => LoggedClientId::Authenticated(id),
+        Some(id) => LoggedClientId::Unverified(UnverifiedClientId::new(id)),
+    };
+    let route = endpoint.as_str();
+    if matches!(route, "/healthz" | "/readyz" | "/metrics") {
+        tracing::debug!(%method, route, status, latency_ms, "request");
     } else {
-        tracing::info!(%method, path, grant_type = grant, client_id, status, outcome, latency_ms, "request");
+        tracing::info!(%method, route, grant_type = grant, %client_id, status, outcome, latency_ms, "request");
     }
     response
 }

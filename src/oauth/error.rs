@@ -1,9 +1,12 @@
 //! `OAuthError`: the RFC 6749 §5.2 error codes and the exact descriptions of SPEC §4.
 //!
 //! Every description a client can see is written in this file and nowhere else.
+//! A description that names a request value quotes it through [`Quoted`]: a
+//! short, sanitised prefix, never the value whole.
 
 use std::borrow::Cow;
 
+use super::echo::Quoted;
 use super::storage::StoreError;
 
 /// Description of `invalid_client`, whatever the cause: unknown client, wrong secret,
@@ -49,12 +52,12 @@ pub enum OAuthError {
 impl OAuthError {
     /// `invalid_request` for a parameter that is required but absent or empty.
     pub fn missing_parameter(name: &str) -> Self {
-        Self::InvalidRequest(format!("Missing required parameter: {name}").into())
+        Self::InvalidRequest(format!("Missing required parameter: {}", Quoted(name)).into())
     }
 
     /// `invalid_request` for a parameter given more than once (RFC 6749 §3.2).
     pub fn repeated_parameter(name: &str) -> Self {
-        Self::InvalidRequest(format!("Parameter given more than once: {name}").into())
+        Self::InvalidRequest(format!("Parameter given more than once: {}", Quoted(name)).into())
     }
 
     /// `invalid_request` when a client authenticates in the header and in the body.
@@ -94,28 +97,50 @@ impl OAuthError {
     /// The client may not use this grant type.
     pub fn grant_not_allowed(grant_type: &str) -> Self {
         Self::UnauthorizedClient(
-            format!("The client is not allowed to use the grant type {grant_type}").into(),
+            format!(
+                "The client is not allowed to use the grant type {}",
+                Quoted(grant_type)
+            )
+            .into(),
         )
     }
 
     /// The grant type is not one this server knows.
     pub fn unsupported_grant(grant_type: &str) -> Self {
-        Self::UnsupportedGrantType(format!("Unsupported grant type: {grant_type}").into())
+        Self::UnsupportedGrantType(format!("Unsupported grant type: {}", Quoted(grant_type)).into())
     }
 
     /// A requested scope the client may not have.
     pub fn scope_not_allowed(scope: &str) -> Self {
-        Self::InvalidScope(format!("Scope not allowed for this client: {scope}").into())
+        Self::InvalidScope(format!("Scope not allowed for this client: {}", Quoted(scope)).into())
     }
 
     /// A refresh asked for a scope the original grant did not include (RFC 6749 §6).
     pub fn scope_wider_than_grant(scope: &str) -> Self {
-        Self::InvalidScope(format!("Scope exceeds the original grant: {scope}").into())
+        Self::InvalidScope(format!("Scope exceeds the original grant: {}", Quoted(scope)).into())
     }
 
     /// A scope that breaks the RFC 6749 §3.3 `scope-token` syntax.
     pub fn malformed_scope(scope: &str) -> Self {
-        Self::InvalidScope(format!("Malformed scope: {scope}").into())
+        Self::InvalidScope(format!("Malformed scope: {}", Quoted(scope)).into())
+    }
+
+    /// A gRPC request message that is not a valid encoding of the RPC's request:
+    /// broken protobuf, or a string field that is not UTF-8. The decoder's own
+    /// text stays out; it describes the decoder, not the caller's mistake.
+    pub fn undecodable_message() -> Self {
+        Self::InvalidRequest("The request message could not be decoded".into())
+    }
+
+    /// A gRPC request message longer than the service accepts, refused from its
+    /// length prefix before it is read.
+    pub fn message_too_large(limit_bytes: usize) -> Self {
+        let limit = if limit_bytes.is_multiple_of(1024) {
+            format!("{} KiB", limit_bytes / 1024)
+        } else {
+            format!("{limit_bytes} bytes")
+        };
+        Self::InvalidRequest(format!("The request message is larger than {limit}").into())
     }
 
     /// The RFC 6749 §5.2 error code.
@@ -225,6 +250,78 @@ mod tests {
     fn internal_causes_never_reach_the_description() {
         let err = OAuthError::Internal("connection string postgres://secret".into());
         assert!(!err.description().contains("secret"));
+    }
+
+    #[test]
+    fn descriptions_quote_a_short_sanitised_prefix_of_request_values() {
+        let huge = "x".repeat(1 << 20);
+        let quoting: [fn(&str) -> OAuthError; 7] = [
+            OAuthError::missing_parameter,
+            OAuthError::repeated_parameter,
+            OAuthError::grant_not_allowed,
+            OAuthError::unsupported_grant,
+            OAuthError::scope_not_allowed,
+            OAuthError::scope_wider_than_grant,
+            OAuthError::malformed_scope,
+        ];
+        for make in quoting {
+            let long = make(&huge);
+            assert!(long.description().len() < 128, "{}", long.description());
+            assert!(
+                long.description().ends_with("x..."),
+                "{}",
+                long.description()
+            );
+            let odd = make("a\"b\\c\u{0}d\r\ne\u{e9}");
+            assert!(
+                odd.description().ends_with("a?b?c?d??e?"),
+                "{}",
+                odd.description()
+            );
+            assert!(
+                odd.description()
+                    .bytes()
+                    .all(|b| matches!(b, 0x20..=0x21 | 0x23..=0x5B | 0x5D..=0x7E)),
+                "{}",
+                odd.description()
+            );
+        }
+    }
+
+    #[test]
+    fn descriptions_of_ordinary_values_are_unchanged() {
+        assert_eq!(
+            OAuthError::unsupported_grant("implicit").description(),
+            "Unsupported grant type: implicit"
+        );
+        assert_eq!(
+            OAuthError::scope_not_allowed("admin").description(),
+            "Scope not allowed for this client: admin"
+        );
+        assert_eq!(
+            OAuthError::repeated_parameter("scope").description(),
+            "Parameter given more than once: scope"
+        );
+        assert_eq!(
+            OAuthError::missing_parameter("grant_type").description(),
+            "Missing required parameter: grant_type"
+        );
+        assert_eq!(
+            OAuthError::grant_not_allowed("password").description(),
+            "The client is not allowed to use the grant type password"
+        );
+    }
+
+    #[test]
+    fn message_limits_are_described_in_kib_when_they_are_whole() {
+        assert_eq!(
+            OAuthError::message_too_large(64 * 1024).description(),
+            "The request message is larger than 64 KiB"
+        );
+        assert_eq!(
+            OAuthError::message_too_large(1000).description(),
+            "The request message is larger than 1000 bytes"
+        );
     }
 
     #[test]

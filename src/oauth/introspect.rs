@@ -82,6 +82,9 @@ pub async fn introspect<S: Stores>(
         return refresh_answer(core, &record, now).await;
     }
     if let Some(record) = core.store.find_opaque(&hash).await? {
+        if !issued_here(core, &record.claims.iss, &record.claims.aud) {
+            return Ok(Introspection::Inactive);
+        }
         return access_answer(core, record.claims, now).await;
     }
     if !refresh_first && let Some(record) = core.store.find_refresh(&hash).await? {
@@ -90,9 +93,10 @@ pub async fn introspect<S: Stores>(
     Ok(Introspection::Inactive)
 }
 
-/// Verifies a JWT's signature. A `kid` this replica does not know yet may belong
-/// to a key another replica has just started using, so the key ring is reloaded
-/// once before the token is declared unknown.
+/// Verifies a JWT's signature, then that this server issued it for its own
+/// audience. A `kid` this replica does not know yet may belong to a key another
+/// replica has just started using, so the key ring is reloaded once before the
+/// token is declared unknown.
 pub(crate) async fn verify_jwt<S: Stores>(core: &Core<S>, token: &str) -> Option<AccessClaims> {
     let claims = match core.verified_jwts.verify(&core.store.key_ring(), token) {
         Err(JwtRejection::UnknownKey) if jwt::key_id(token).is_ok() => {
@@ -101,7 +105,23 @@ pub(crate) async fn verify_jwt<S: Stores>(core: &Core<S>, token: &str) -> Option
         }
         other => other.ok()?,
     };
+    // After the cache: it remembers only the signature's verdict, so the claims
+    // are checked on every call.
+    if !issued_here(core, &claims.iss, &claims.aud) {
+        return None;
+    }
     from_jwt_claims(&claims)
+}
+
+/// RFC 9068 §4: the resource server "MUST validate that the `iss` claim exactly
+/// matches the issuer" and "that the `aud` claim contains a resource indicator
+/// value corresponding to an identifier the resource server expects for
+/// itself". Servers sharing a database share its signing keys, so a token
+/// signed with our key may still come from a server configured with another
+/// issuer or audience; that token is not ours to vouch for. Opaque tokens store
+/// both and are held to the same rule.
+pub(crate) fn issued_here<S>(core: &Core<S>, iss: &str, aud: &str) -> bool {
+    iss == core.policy.issuer && aud == core.policy.audience
 }
 
 /// Whether an access token is active at `now` (SPEC §5): in its lifetime, not

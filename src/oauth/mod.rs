@@ -6,6 +6,7 @@
 
 pub mod client_address;
 pub mod client_auth;
+pub mod echo;
 pub mod error;
 pub mod grants;
 pub mod introspect;

@@ -3,7 +3,7 @@
 use super::Core;
 use super::client_auth::{ClientCredentials, authenticate};
 use super::error::OAuthError;
-use super::introspect::{REFRESH_TOKEN, verify_jwt};
+use super::introspect::{REFRESH_TOKEN, issued_here, verify_jwt};
 use super::model::UnixTime;
 use super::storage::Stores;
 use crate::tokens::opaque::looks_like_jwt;
@@ -16,7 +16,8 @@ use crate::tokens::secret::hash_secret;
 /// refused (§2.1: the server "verifies whether the token was issued to the client
 /// making the revocation request. If this validation fails, the request is
 /// refused"). Revoking a refresh token revokes its whole family and the access
-/// tokens issued with it.
+/// tokens issued with it. An access token of another issuer or audience counts
+/// as unknown, as introspection reports it inactive.
 pub async fn revoke<S: Stores>(
     core: &Core<S>,
     caller: &ClientCredentials,
@@ -47,6 +48,9 @@ pub async fn revoke<S: Stores>(
     let hash = hash_secret(token);
     let refresh_first = token_type_hint == Some(REFRESH_TOKEN);
     if !refresh_first && let Some(record) = core.store.find_opaque(&hash).await? {
+        if !issued_here(core, &record.claims.iss, &record.claims.aud) {
+            return Ok(());
+        }
         check_owner(&record.claims.client_id)?;
         return Ok(core
             .store
@@ -58,6 +62,9 @@ pub async fn revoke<S: Stores>(
         return Ok(core.store.revoke_family(&record.family_id, now).await?);
     }
     if refresh_first && let Some(record) = core.store.find_opaque(&hash).await? {
+        if !issued_here(core, &record.claims.iss, &record.claims.aud) {
+            return Ok(());
+        }
         check_owner(&record.claims.client_id)?;
         return Ok(core
             .store

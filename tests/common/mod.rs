@@ -252,6 +252,11 @@ impl Server {
         format!("http://{}{path}", self.http_addr)
     }
 
+    /// The server's process id, to read its `/proc` entries.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Everything the server logged so far.
     pub fn log(&self) -> String {
         self.log.lock().unwrap().clone()
