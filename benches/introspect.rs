@@ -12,6 +12,7 @@ use oauthd::oauth::client_auth::ClientCredentials;
 use oauthd::oauth::grants::{TokenRequest, issue_token};
 use oauthd::oauth::introspect::{Introspection, introspect};
 use oauthd::oauth::model::GrantType;
+use oauthd::oauth::revocation_limit::RevocationLimit;
 use oauthd::oauth::scope::ScopeSet;
 use oauthd::oauth::{Core, Policy, TokenFormat};
 use oauthd::store::{ClientSpec, SeaStore};
@@ -60,6 +61,7 @@ fn jwt_introspection(c: &mut Criterion) {
             },
             passwords: PasswordVerifier::new(1, 8),
             verified_jwts: VerifiedTokens::new(1024),
+            revocation_limit: RevocationLimit::new(0),
         });
         let request = TokenRequest {
             client: credentials.clone(),

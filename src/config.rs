@@ -66,6 +66,9 @@ pub struct Settings {
     /// Rotate the signing key automatically after this many seconds (0: never).
     #[arg(long, env = "OAUTHD_KEY_ROTATION_INTERVAL", global = true)]
     pub key_rotation_interval: Option<i64>,
+    /// Revocations that write, per client per second on each server (0: no bound).
+    #[arg(long, env = "OAUTHD_REVOCATIONS_PER_SECOND", global = true)]
+    pub revocations_per_second: Option<u32>,
 }
 
 /// `--token-format`.
@@ -159,6 +162,20 @@ pub struct Config {
     pub key_rotation_interval: i64,
     /// The protocol's settings.
     pub policy: Policy,
+    /// Bounds on revocations.
+    pub revocations: RevocationSettings,
+}
+
+/// Bounds on revocations (issue 11): each one that writes reaches every replica.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RevocationSettings {
+    /// Revocations that write, per client per second on each server; 0: none.
+    pub per_client_per_second: u32,
+}
+
+impl RevocationSettings {
+    /// The default bound, `--revocations-per-second`.
+    pub const DEFAULT_PER_CLIENT_PER_SECOND: u32 = 10;
 }
 
 impl Config {
@@ -229,6 +246,11 @@ impl Config {
                 },
                 lock_after_failed_logins: s.max_failed_logins.unwrap_or(5),
             },
+            revocations: RevocationSettings {
+                per_client_per_second: s
+                    .revocations_per_second
+                    .unwrap_or(RevocationSettings::DEFAULT_PER_CLIENT_PER_SECOND),
+            },
         })
     }
 }
@@ -255,6 +277,7 @@ impl Settings {
             master_key: self.master_key.or(lower.master_key),
             key_publish_delay: self.key_publish_delay.or(lower.key_publish_delay),
             key_rotation_interval: self.key_rotation_interval.or(lower.key_rotation_interval),
+            revocations_per_second: self.revocations_per_second.or(lower.revocations_per_second),
         }
     }
 }
@@ -293,6 +316,37 @@ mod tests {
         assert_eq!(config.policy.access_token_ttl, 120);
         assert_eq!(config.policy.signing_alg, SigningAlg::EdDsa);
         assert_eq!(config.policy.refresh_token_ttl, 2_592_000);
+    }
+
+    #[test]
+    fn the_revocation_bound_layers_like_every_setting() {
+        assert_eq!(
+            Config::load(&Settings::default())
+                .unwrap()
+                .revocations
+                .per_client_per_second,
+            RevocationSettings::DEFAULT_PER_CLIENT_PER_SECOND
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("oauthd.toml");
+        std::fs::write(&path, "revocations_per_second = 3\n").unwrap();
+        let from_file = Settings {
+            config: Some(path),
+            ..Settings::default()
+        };
+        let config = Config::load(&from_file).unwrap();
+        assert_eq!(config.revocations.per_client_per_second, 3);
+        let flag = Settings {
+            revocations_per_second: Some(0),
+            ..from_file
+        };
+        assert_eq!(
+            Config::load(&flag)
+                .unwrap()
+                .revocations
+                .per_client_per_second,
+            0
+        );
     }
 
     #[test]

@@ -18,6 +18,7 @@ use crate::grpc::pb::token_service_server::TokenServiceServer;
 use crate::grpc::token_service::TokenServiceImpl;
 use crate::http::Metrics;
 use crate::oauth::Core;
+use crate::oauth::revocation_limit::RevocationLimit;
 use crate::tokens::jwt::VerifiedTokens;
 use crate::tokens::password::PasswordVerifier;
 
@@ -45,6 +46,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         policy: config.policy.clone(),
         passwords: PasswordVerifier::for_cores(cores),
         verified_jwts: VerifiedTokens::new(VERIFIED_JWT_CACHE),
+        revocation_limit: RevocationLimit::new(config.revocations.per_client_per_second),
     });
     let service = TokenServiceImpl::new(Arc::clone(&core));
 

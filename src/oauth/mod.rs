@@ -10,10 +10,12 @@ pub mod grants;
 pub mod introspect;
 mod issuance;
 pub mod model;
+pub mod revocation_limit;
 pub mod revoke;
 pub mod scope;
 pub mod storage;
 
+use self::revocation_limit::RevocationLimit;
 use crate::tokens::jwt::VerifiedTokens;
 use crate::tokens::keys::SigningAlg;
 use crate::tokens::password::PasswordVerifier;
@@ -57,4 +59,6 @@ pub struct Core<S> {
     pub passwords: PasswordVerifier,
     /// JWTs whose signature was already checked.
     pub verified_jwts: VerifiedTokens,
+    /// How many revocations each client may write per second here.
+    pub revocation_limit: RevocationLimit,
 }
