@@ -1,8 +1,8 @@
 //! Refresh tokens, opaque access tokens and revocations.
 
-use sea_orm::sea_query::OnConflict;
 use std::collections::HashSet;
 
+use sea_orm::sea_query::OnConflict;
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter,
     QuerySelect, TransactionTrait,
