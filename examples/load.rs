@@ -565,8 +565,10 @@ fn revocations_section(lines: &[Value]) -> Option<String> {
          replica A, each of a token issued just before. CPU per revoke is replica B's CPU \
          time (from `/proc`) over that window, less its CPU time at rest over as long, \
          divided by the revocations; RSS per live revocation is B's anonymous RSS after \
-         the preload minus before, divided by their number. `before` is the binary \
-         given with `--before`.\n\n\
+         the preload minus before, divided by their number; on SQLite that also holds \
+         the page cache the replica's connections fill while reading the rows (at most \
+         1 MiB each, whatever the number of revocations). `before` is the binary given \
+         with `--before`.\n\n\
          | binary | backend | live revocations | revokes at A | server CPU per revoke on replica B | RSS per live revocation | B at rest |\n\
          |---|---|---:|---:|---:|---:|---:|\n",
     );
