@@ -2,6 +2,7 @@
 # Measures oauthd against this machine's own floor and writes BENCHMARKS.md.
 #
 #   bench/run.sh [--postgres] [--duration SECONDS] [--connections N]
+#                [--only revocations] [--before BIN]
 #
 # Builds release, starts oauthd on a fresh SQLite database (or, with --postgres,
 # a fresh PostgreSQL database), creates a client and a user through the CLI, and
@@ -9,21 +10,61 @@
 # (installed from Debian if missing), gRPC with examples/load.rs. Scenarios with
 # a floor alternate with it in rounds (see in_rounds). Exits non-zero when any
 # scenario had errors.
+#
+# The revocation scenario (bench/revocations.sh) runs last, on its own servers;
+# with --before BIN it runs for that binary too (an older release, say), and
+# BENCHMARKS.md shows both. --only revocations runs just that scenario and
+# replaces only the Revocations section of BENCHMARKS.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 duration=10
 connections=32
 backend=sqlite
+only=
+before=
 while [ $# -gt 0 ]; do
     case "$1" in
         --postgres) backend=postgres ;;
+        --only) only=$2; shift ;;
+        --before) before=$2; shift ;;
         --duration) duration=$2; shift ;;
         --connections) connections=$2; shift ;;
         *) echo "unknown argument: $1" >&2; exit 2 ;;
     esac
     shift
 done
+
+if [ -n "$only" ] && [ "$only" != revocations ]; then
+    echo "--only takes: revocations" >&2
+    exit 2
+fi
+pg_flag=()
+if [ "$backend" = postgres ]; then pg_flag=(--postgres); fi
+# revocation_runs RESULTS: the revocation scenario, for --before's binary first.
+revocation_runs() {
+    echo "== revocations" >&2
+    if [ -n "$before" ]; then
+        bench/revocations.sh --bin "$before" --label before --results "$1" "${pg_flag[@]}"
+    fi
+    bench/revocations.sh --bin target/release/oauthd --label "this build" --results "$1" "${pg_flag[@]}"
+}
+if [ "$only" = revocations ]; then
+    cargo build --release --locked --bin oauthd --example load
+    only_results=$(mktemp)
+    trap 'rm -f "$only_results"' EXIT
+    revocation_runs "$only_results"
+    section=$(target/release/examples/load report --results "$only_results" --backend "$backend" --only revocations)
+    # The section is the last one BENCHMARKS.md has: replace it, or add it.
+    { sed '/^## Revocations$/,$d' BENCHMARKS.md | sed -e :a -e '/^\n*$/{$d;N;ba' -e '}'; echo "$section"; } > BENCHMARKS.md.new
+    mv BENCHMARKS.md.new BENCHMARKS.md
+    echo "wrote the Revocations section of BENCHMARKS.md" >&2
+    if grep -q '"errors":[1-9]' "$only_results"; then
+        echo "the revocation scenario had errors" >&2
+        exit 1
+    fi
+    exit 0
+fi
 
 if ! command -v wrk >/dev/null 2>&1; then
     echo "installing wrk"
@@ -202,6 +243,8 @@ if [ "$backend" = sqlite ]; then
     echo "== start to ready" >&2
     $load startup --bin "$bin" --database-url "$db" | tee -a "$results"
 fi
+
+revocation_runs "$results"
 
 $load report --results "$results" --backend "$backend" > BENCHMARKS.md
 echo "wrote BENCHMARKS.md" >&2

@@ -13,6 +13,7 @@ use oauthd::oauth::grants::{TokenRequest, issue_token};
 use oauthd::oauth::introspect::{Introspection, introspect};
 use oauthd::oauth::login_throttle::{LoginThrottle, ThrottlePolicy};
 use oauthd::oauth::model::GrantType;
+use oauthd::oauth::revocation_limit::RevocationLimit;
 use oauthd::oauth::scope::ScopeSet;
 use oauthd::oauth::{Core, Policy, TokenFormat};
 use oauthd::store::{ClientSpec, SeaStore};
@@ -62,6 +63,7 @@ fn jwt_introspection(c: &mut Criterion) {
             passwords: PasswordVerifier::new(1, 8),
             verified_jwts: VerifiedTokens::new(1024),
             login_throttle: LoginThrottle::new(ThrottlePolicy::default()),
+            revocation_limit: RevocationLimit::new(0),
         });
         let request = TokenRequest {
             client: credentials.clone(),

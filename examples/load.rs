@@ -5,7 +5,8 @@
 //!   (requests, errors, rate, p50/p99/p99.9). No gRPC load tool installs here.
 //! - `load startup`: times `oauthd serve` from spawn to SERVING on an existing
 //!   database.
-//! - `load report`: turns the collected JSON lines into BENCHMARKS.md.
+//! - `load report`: turns the collected JSON lines into BENCHMARKS.md (with
+//!   `--only revocations`, only the section of `bench/revocations.sh`).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::disallowed_methods)]
 
@@ -70,6 +71,9 @@ enum Cmd {
         results: String,
         #[arg(long)]
         backend: String,
+        /// Print only this section (`revocations`).
+        #[arg(long)]
+        only: Option<String>,
     },
 }
 
@@ -330,19 +334,36 @@ async fn main() -> anyhow::Result<()> {
             database_url,
             runs,
         } => println!("{}", startup(&bin, &database_url, runs).await?),
-        Cmd::Report { results, backend } => {
-            print!("{}", report(&std::fs::read_to_string(results)?, &backend)?)
+        Cmd::Report {
+            results,
+            backend,
+            only,
+        } => {
+            let results = std::fs::read_to_string(results)?;
+            match only.as_deref() {
+                None => print!("{}", report(&results, &backend)?),
+                Some("revocations") => print!(
+                    "{}",
+                    revocations_section(&parse_lines(&results)?)
+                        .context("no revocation results")?
+                ),
+                Some(other) => bail!("no section named {other}"),
+            }
         }
     }
     Ok(())
 }
 
-fn report(results: &str, backend: &str) -> anyhow::Result<String> {
-    let lines: Vec<Value> = results
+fn parse_lines(results: &str) -> anyhow::Result<Vec<Value>> {
+    Ok(results
         .lines()
         .filter(|l| !l.trim().is_empty())
         .map(serde_json::from_str)
-        .collect::<Result<_, _>>()?;
+        .collect::<Result<_, _>>()?)
+}
+
+fn report(results: &str, backend: &str) -> anyhow::Result<String> {
+    let lines = parse_lines(results)?;
     let runs = Runs { lines: &lines };
     let rate = |label: &str| runs.median(label, "rps").unwrap_or(0.0);
     let p99 = |label: &str| runs.median(label, "p99_ms").unwrap_or(f64::INFINITY);
@@ -481,7 +502,89 @@ fn report(results: &str, backend: &str) -> anyhow::Result<String> {
     if let Some(share) = SignatureShare::measure(&runs, meta["cores"].as_f64().unwrap_or(1.0)) {
         out.push_str(&share.section());
     }
+    if let Some(section) = revocations_section(&lines) {
+        out.push_str(&section);
+    }
     Ok(out)
+}
+
+/// One run of `bench/revocations.sh`: two replicas of one binary, `live`
+/// revocations preloaded, then revocations at A while B's CPU is read.
+struct RevocationRun<'a> {
+    binary: &'a str,
+    backend: &'a str,
+    live: f64,
+    revokes: f64,
+    /// B's CPU time while A revoked, less B's idle rate over as long, per
+    /// revocation, ms.
+    cpu_per_revoke_ms: f64,
+    /// B's CPU time at rest, ms per second.
+    idle_ms_per_s: f64,
+    /// B's anonymous RSS after the preload minus before, per revocation, bytes.
+    rss_per_revocation: f64,
+}
+
+impl<'a> RevocationRun<'a> {
+    fn from_line(line: &'a Value) -> Option<Self> {
+        let f = |field: &str| line[field].as_f64();
+        let (busy_s, cpu_s) = (f("busy_seconds")?, f("replica_cpu_s")?);
+        let (idle_s, idle_cpu_s) = (f("idle_seconds")?, f("idle_cpu_s")?);
+        let (revokes, live) = (f("revokes")?, f("live")?);
+        let idle_rate = if idle_s > 0.0 {
+            idle_cpu_s / idle_s
+        } else {
+            0.0
+        };
+        Some(Self {
+            binary: line["binary"].as_str()?,
+            backend: line["backend"].as_str().unwrap_or("?"),
+            live,
+            revokes,
+            cpu_per_revoke_ms: ((cpu_s - idle_rate * busy_s).max(0.0) * 1000.0 / revokes.max(1.0)),
+            idle_ms_per_s: idle_rate * 1000.0,
+            rss_per_revocation: (f("rss_after_kib")? - f("rss_before_kib")?) * 1024.0
+                / live.max(1.0),
+        })
+    }
+}
+
+/// The section of the revocation scenario, one row per binary run.
+fn revocations_section(lines: &[Value]) -> Option<String> {
+    let runs: Vec<RevocationRun<'_>> = lines
+        .iter()
+        .filter(|line| line["label"] == "revocations")
+        .filter_map(RevocationRun::from_line)
+        .collect();
+    if runs.is_empty() {
+        return None;
+    }
+    let mut out = String::from(
+        "\n## Revocations\n\n\
+         `bench/revocations.sh`: two replicas of one binary on one database, live \
+         revocations written straight into it, then about 4 revocations per second at \
+         replica A, each of a token issued just before. CPU per revoke is replica B's CPU \
+         time (from `/proc`) over that window, less its CPU time at rest over as long, \
+         divided by the revocations; RSS per live revocation is B's anonymous RSS after \
+         the preload minus before, divided by their number; on SQLite that also holds \
+         the page cache the replica's connections fill while reading the rows (at most \
+         1 MiB each, whatever the number of revocations). `before` is the binary given \
+         with `--before`.\n\n\
+         | binary | backend | live revocations | revokes at A | server CPU per revoke on replica B | RSS per live revocation | B at rest |\n\
+         |---|---|---:|---:|---:|---:|---:|\n",
+    );
+    for run in &runs {
+        out.push_str(&format!(
+            "| {} | {} | {:.0} | {:.0} | {:.2} ms | {:.0} B | {:.1} ms/s |\n",
+            run.binary,
+            run.backend,
+            run.live,
+            run.revokes,
+            run.cpu_per_revoke_ms,
+            run.rss_per_revocation,
+            run.idle_ms_per_s,
+        ));
+    }
+    Some(out)
 }
 
 fn floor_label(transport: &str) -> &'static str {
@@ -640,7 +743,7 @@ impl SignatureShare {
 mod tests {
     use serde_json::{Value, json};
 
-    use super::{Runs, SignatureShare};
+    use super::{Runs, SignatureShare, revocations_section};
 
     #[test]
     fn a_scenario_is_compared_with_the_floor_of_its_own_round() {
@@ -706,5 +809,32 @@ mod tests {
         assert!(share.section().contains("leaves room"));
         lines.pop();
         assert!(SignatureShare::measure(&Runs { lines: &lines }, 2.0).is_none());
+    }
+
+    #[test]
+    fn revocation_rows_net_out_the_replicas_idle_cpu() {
+        let line = |binary: &str, cpu: f64, rss_after: f64| {
+            json!({"label": "revocations", "binary": binary, "backend": "sqlite",
+                   "live": 60000, "revokes": 100, "busy_seconds": 20.0, "replica_cpu_s": cpu,
+                   "idle_seconds": 10.0, "idle_cpu_s": 0.1, "rss_before_kib": 10000,
+                   "rss_after_kib": rss_after})
+        };
+        // At rest 10 ms/s, so 0.2 s of the 20 s window; 60000 revocations in
+        // 60000 KiB is 1024 B each.
+        let lines = [
+            json!({"label": "meta"}),
+            line("before", 12.2, 70000.0),
+            line("after", 0.25, 12929.6875),
+        ];
+        let section = revocations_section(&lines).unwrap();
+        assert!(
+            section.contains("| before | sqlite | 60000 | 100 | 120.00 ms | 1024 B | 10.0 ms/s |"),
+            "{section}"
+        );
+        assert!(
+            section.contains("| after | sqlite | 60000 | 100 | 0.50 ms | 50 B |"),
+            "{section}"
+        );
+        assert!(revocations_section(&lines[..1]).is_none());
     }
 }

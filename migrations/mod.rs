@@ -6,6 +6,7 @@ use sea_orm_migration::prelude::*;
 
 mod m20261121_000001_initial;
 mod m20261122_000001_refresh_parent;
+mod m20261201_000001_change_kinds;
 
 /// Every migration, oldest first.
 pub struct Migrator;
@@ -16,6 +17,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261121_000001_initial::Migration),
             Box::new(m20261122_000001_refresh_parent::Migration),
+            Box::new(m20261201_000001_change_kinds::Migration),
         ]
     }
 }

@@ -134,6 +134,9 @@ pub struct Settings {
     /// from their length prefix, unread.
     #[arg(long, env = "OAUTHD_GRPC_MAX_MESSAGE_BYTES", global = true)]
     pub grpc_max_message_bytes: Option<usize>,
+    /// Revocations that write, per client per second on each server (0: no bound).
+    #[arg(long, env = "OAUTHD_REVOCATIONS_PER_SECOND", global = true)]
+    pub revocations_per_second: Option<u32>,
 }
 
 /// `--token-format`.
@@ -233,6 +236,8 @@ pub struct Config {
     pub login_throttle: LoginThrottleConfig,
     /// Limits on connections, both listeners.
     pub connections: ConnectionLimits,
+    /// Bounds on revocations.
+    pub revocations: RevocationSettings,
 }
 
 /// Throttling failed logins by client address, and where that address comes from.
@@ -407,6 +412,18 @@ impl ConnectionLimits {
     }
 }
 
+/// Bounds on revocations (issue 11): each one that writes reaches every replica.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RevocationSettings {
+    /// Revocations that write, per client per second on each server; 0: none.
+    pub per_client_per_second: u32,
+}
+
+impl RevocationSettings {
+    /// The default bound, `--revocations-per-second`.
+    pub const DEFAULT_PER_CLIENT_PER_SECOND: u32 = 10;
+}
+
 impl Config {
     /// Layers the settings (flags and environment already merged by clap) over the
     /// TOML file and the defaults, and validates the result.
@@ -491,6 +508,11 @@ impl Config {
                 lock_after_failed_logins: s.max_failed_logins.unwrap_or(5),
             },
             login_throttle,
+            revocations: RevocationSettings {
+                per_client_per_second: s
+                    .revocations_per_second
+                    .unwrap_or(RevocationSettings::DEFAULT_PER_CLIENT_PER_SECOND),
+            },
         })
     }
 }
@@ -547,6 +569,7 @@ impl Settings {
                 .http2_keepalive_timeout
                 .or(lower.http2_keepalive_timeout),
             grpc_max_message_bytes: self.grpc_max_message_bytes.or(lower.grpc_max_message_bytes),
+            revocations_per_second: self.revocations_per_second.or(lower.revocations_per_second),
         }
     }
 }
@@ -650,6 +673,37 @@ mod tests {
                 ..
             })
         ));
+    }
+
+    #[test]
+    fn the_revocation_bound_layers_like_every_setting() {
+        assert_eq!(
+            Config::load(&Settings::default())
+                .unwrap()
+                .revocations
+                .per_client_per_second,
+            RevocationSettings::DEFAULT_PER_CLIENT_PER_SECOND
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("oauthd.toml");
+        std::fs::write(&path, "revocations_per_second = 3\n").unwrap();
+        let from_file = Settings {
+            config: Some(path),
+            ..Settings::default()
+        };
+        let config = Config::load(&from_file).unwrap();
+        assert_eq!(config.revocations.per_client_per_second, 3);
+        let flag = Settings {
+            revocations_per_second: Some(0),
+            ..from_file
+        };
+        assert_eq!(
+            Config::load(&flag)
+                .unwrap()
+                .revocations
+                .per_client_per_second,
+            0
+        );
     }
 
     #[test]

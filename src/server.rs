@@ -20,6 +20,7 @@ use crate::grpc::token_service::TokenServiceImpl;
 use crate::http::Metrics;
 use crate::oauth::Core;
 use crate::oauth::login_throttle::LoginThrottle;
+use crate::oauth::revocation_limit::RevocationLimit;
 use crate::tokens::jwt::VerifiedTokens;
 use crate::tokens::password::PasswordVerifier;
 
@@ -53,6 +54,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         passwords: PasswordVerifier::for_cores(cores),
         verified_jwts: VerifiedTokens::new(VERIFIED_JWT_CACHE),
         login_throttle: LoginThrottle::new(config.login_throttle.policy),
+        revocation_limit: RevocationLimit::new(config.revocations.per_client_per_second),
     });
     let service = TokenServiceImpl::new(Arc::clone(&core))
         .with_trusted_proxies(config.login_throttle.trusted_proxies.clone());

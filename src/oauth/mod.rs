@@ -13,11 +13,13 @@ pub mod introspect;
 mod issuance;
 pub mod login_throttle;
 pub mod model;
+pub mod revocation_limit;
 pub mod revoke;
 pub mod scope;
 pub mod storage;
 
 use self::login_throttle::LoginThrottle;
+use self::revocation_limit::RevocationLimit;
 use crate::tokens::jwt::VerifiedTokens;
 use crate::tokens::keys::SigningAlg;
 use crate::tokens::password::PasswordVerifier;
@@ -63,4 +65,6 @@ pub struct Core<S> {
     pub verified_jwts: VerifiedTokens,
     /// Failed logins by client address; every login path asks it first.
     pub login_throttle: LoginThrottle,
+    /// How many revocations each client may write per second here.
+    pub revocation_limit: RevocationLimit,
 }

@@ -5,7 +5,7 @@ use super::client_auth::{ClientCredentials, authenticate};
 use super::error::OAuthError;
 use super::introspect::{REFRESH_TOKEN, issued_here, verify_jwt};
 use super::model::UnixTime;
-use super::storage::Stores;
+use super::storage::{StoreError, Stores};
 use crate::tokens::opaque::looks_like_jwt;
 use crate::tokens::secret::hash_secret;
 
@@ -17,7 +17,11 @@ use crate::tokens::secret::hash_secret;
 /// making the revocation request. If this validation fails, the request is
 /// refused"). Revoking a refresh token revokes its whole family and the access
 /// tokens issued with it. An access token of another issuer or audience counts
-/// as unknown, as introspection reports it inactive.
+/// as unknown, as introspection reports it inactive. Revocations that write count against the client's
+/// [`RevocationLimit`](super::revocation_limit::RevocationLimit); past it the
+/// request gets `temporarily_unavailable`, which RFC 7009 §2.2.1 allows ("the
+/// client must assume the token still exists and may retry after a reasonable
+/// delay").
 pub async fn revoke<S: Stores>(
     core: &Core<S>,
     caller: &ClientCredentials,
@@ -41,7 +45,7 @@ pub async fn revoke<S: Stores>(
     if looks_like_jwt(token) {
         if let Some(claims) = verify_jwt(core, token).await {
             check_owner(&claims.client_id)?;
-            core.store.revoke_access(&claims.jti, claims.exp).await?;
+            revoke_access(core, &client.id, &claims.jti, claims.exp, now).await?;
         }
         return Ok(());
     }
@@ -52,24 +56,70 @@ pub async fn revoke<S: Stores>(
             return Ok(());
         }
         check_owner(&record.claims.client_id)?;
-        return Ok(core
-            .store
-            .revoke_access(&record.claims.jti, record.claims.exp)
-            .await?);
+        let claims = &record.claims;
+        return revoke_access(core, &client.id, &claims.jti, claims.exp, now).await;
     }
     if let Some(record) = core.store.find_refresh(&hash).await? {
         check_owner(&record.client_id)?;
-        return Ok(core.store.revoke_family(&record.family_id, now).await?);
+        return revoke_family(core, &client.id, &record.family_id, record.revoked, now).await;
     }
     if refresh_first && let Some(record) = core.store.find_opaque(&hash).await? {
         if !issued_here(core, &record.claims.iss, &record.claims.aud) {
             return Ok(());
         }
         check_owner(&record.claims.client_id)?;
-        return Ok(core
-            .store
-            .revoke_access(&record.claims.jti, record.claims.exp)
-            .await?);
+        let claims = &record.claims;
+        return revoke_access(core, &client.id, &claims.jti, claims.exp, now).await;
     }
     Ok(())
+}
+
+/// Revokes one access token, within the client's bound on revocations. A
+/// token this server already knows as revoked, or that has expired, needs no
+/// write and does not count.
+async fn revoke_access<S: Stores>(
+    core: &Core<S>,
+    client_id: &str,
+    jti: &str,
+    expires_at: UnixTime,
+    now: UnixTime,
+) -> Result<(), OAuthError> {
+    if expires_at <= now || core.store.is_revoked(jti) {
+        return Ok(());
+    }
+    core.revocation_limit.take(client_id, now)?;
+    let written = core.store.revoke_access(jti, expires_at).await;
+    counted(core, client_id, now, written)
+}
+
+/// Revokes a refresh token's family, within the client's bound unless the
+/// family is known to be revoked already (which then counts only if something
+/// was left to write after all).
+async fn revoke_family<S: Stores>(
+    core: &Core<S>,
+    client_id: &str,
+    family_id: &str,
+    already_revoked: bool,
+    now: UnixTime,
+) -> Result<(), OAuthError> {
+    if already_revoked {
+        core.store.revoke_family(family_id, now).await?;
+        return Ok(());
+    }
+    core.revocation_limit.take(client_id, now)?;
+    let written = core.store.revoke_family(family_id, now).await;
+    counted(core, client_id, now, written)
+}
+
+/// Gives back the allowance a revocation took when it wrote nothing.
+fn counted<S>(
+    core: &Core<S>,
+    client_id: &str,
+    now: UnixTime,
+    written: Result<bool, StoreError>,
+) -> Result<(), OAuthError> {
+    if !matches!(written, Ok(true)) {
+        core.revocation_limit.give_back(client_id, now);
+    }
+    written.map(drop).map_err(OAuthError::from)
 }

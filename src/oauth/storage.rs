@@ -114,12 +114,13 @@ pub trait RefreshTokenStore: Send + Sync {
     ) -> impl Future<Output = Result<Option<RefreshRecord>, StoreError>> + Send;
 
     /// Revokes every refresh token of the family and every access token issued
-    /// with them.
+    /// with them. Returns whether anything was written: `false` when the family
+    /// was revoked already.
     fn revoke_family(
         &self,
         family_id: &str,
         now: UnixTime,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 }
 
 /// Access-token state: opaque tokens and revocations.
@@ -136,12 +137,13 @@ pub trait AccessTokenStore: Send + Sync {
         token_hash: &str,
     ) -> impl Future<Output = Result<Option<OpaqueAccessRecord>, StoreError>> + Send;
 
-    /// Records that the access token `jti` is revoked until it expires.
+    /// Records that the access token `jti` is revoked until it expires. Returns
+    /// whether that was written: `false` when it was revoked already.
     fn revoke_access(
         &self,
         jti: &str,
         expires_at: UnixTime,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
     /// Whether `jti` is revoked, from memory kept at most a second behind.
     fn is_revoked(&self, jti: &str) -> bool;

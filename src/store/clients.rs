@@ -8,8 +8,9 @@ use sea_orm::{
     TransactionTrait,
 };
 
+use super::changes::{ChangeKind, bump};
 use super::entities::client;
-use super::{SeaStore, bump_version, classify};
+use super::{SeaStore, classify};
 use crate::oauth::model::{Client, GrantType, UnixTime};
 use crate::oauth::scope::ScopeSet;
 use crate::oauth::storage::{ClientStore, StoreError};
@@ -139,7 +140,7 @@ impl SeaStore {
         };
         let txn = self.db().begin().await.map_err(classify)?;
         let row = row.insert(&txn).await.map_err(classify)?;
-        bump_version(&txn).await?;
+        bump(&txn, ChangeKind::Clients).await?;
         txn.commit().await.map_err(classify)?;
         to_view(row, secret)
     }
@@ -183,7 +184,7 @@ impl SeaStore {
         if updated.rows_affected == 0 {
             return Ok(None);
         }
-        bump_version(&txn).await?;
+        bump(&txn, ChangeKind::Clients).await?;
         txn.commit().await.map_err(classify)?;
         self.show_client(client_id).await
     }
@@ -210,7 +211,7 @@ impl SeaStore {
         if updated.rows_affected == 0 {
             return Ok(None);
         }
-        bump_version(&txn).await?;
+        bump(&txn, ChangeKind::Clients).await?;
         txn.commit().await.map_err(classify)?;
         Ok(self.show_client(client_id).await?.map(|view| ClientView {
             secret: Some(secret),
@@ -229,7 +230,7 @@ impl SeaStore {
         if deleted.rows_affected == 0 {
             return Ok(false);
         }
-        bump_version(&txn).await?;
+        bump(&txn, ChangeKind::Clients).await?;
         txn.commit().await.map_err(classify)?;
         Ok(true)
     }

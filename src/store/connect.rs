@@ -3,11 +3,11 @@
 use std::time::Duration;
 
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
-use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbBackend, EntityTrait};
+use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbBackend};
 use sea_orm_migration::MigratorTrait as _;
 
+use super::changes::{Versions, read_versions};
 use super::classify;
-use super::entities::state_version;
 use crate::migrations::Migrator;
 use crate::oauth::storage::StoreError;
 
@@ -79,12 +79,13 @@ pub(super) async fn migrate(db: &DatabaseConnection) -> Result<(), StoreError> {
     Migrator::up(db, None).await.map_err(classify)
 }
 
-/// Checks that the database answers and returns the change counter.
+/// Checks that the database answers and returns the change counters, read in
+/// one query.
 ///
 /// For SQLite the check opens a fresh connection, without creating the file: a
 /// pooled connection keeps working on a file that was deleted, replaced or made
 /// unreadable, so only a new connection notices that the database is gone.
-pub(crate) async fn probe(db: &DatabaseConnection, url: &str) -> Result<i64, StoreError> {
+pub(crate) async fn probe(db: &DatabaseConnection, url: &str) -> Result<Versions, StoreError> {
     if db.get_database_backend() == DbBackend::Sqlite {
         let mut options = ConnectOptions::new(url.to_owned());
         options
@@ -93,19 +94,10 @@ pub(crate) async fn probe(db: &DatabaseConnection, url: &str) -> Result<i64, Sto
             .sqlx_logging(false)
             .map_sqlx_sqlite_opts(|opts| opts.create_if_missing(false));
         let fresh = Database::connect(options).await.map_err(classify)?;
-        let version = read_version(&fresh).await;
+        let versions = read_versions(&fresh).await;
         let _ = fresh.close().await;
-        version
+        versions
     } else {
-        read_version(db).await
+        read_versions(db).await
     }
-}
-
-async fn read_version(db: &DatabaseConnection) -> Result<i64, StoreError> {
-    state_version::Entity::find_by_id(1)
-        .one(db)
-        .await
-        .map_err(classify)?
-        .map(|row| row.version)
-        .ok_or_else(|| StoreError::Other("state_version row is missing".into()))
 }

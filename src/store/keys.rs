@@ -10,8 +10,9 @@ use sea_orm::{
     TransactionTrait,
 };
 
+use super::changes::{ChangeKind, bump};
 use super::entities::signing_key;
-use super::{SeaStore, bump_version, classify};
+use super::{SeaStore, classify};
 use crate::oauth::model::UnixTime;
 use crate::oauth::storage::{KeyStore, StoreError};
 use crate::tokens::keys::{KeyMaterial, KeyRing, SigningAlg, generate};
@@ -114,7 +115,7 @@ impl SeaStore {
             .insert(self.db())
             .await
             .map_err(classify)?;
-        bump_version(self.db()).await?;
+        bump(self.db(), ChangeKind::Keys).await?;
         tracing::info!(kid = %material.kid, %alg, "generated signing key");
         self.refresh().await
     }
@@ -192,7 +193,7 @@ impl SeaStore {
             return Ok(None);
         }
         let row = row.insert(&txn).await.map_err(classify)?;
-        bump_version(&txn).await?;
+        bump(&txn, ChangeKind::Keys).await?;
         txn.commit().await.map_err(classify)?;
         tracing::info!(kid = %row.kid, %alg, activates_at, "rotated signing key");
         Ok(Some(to_view(row)))

@@ -1,30 +1,42 @@
 //! What servers keep in memory so that issuing and introspecting a JWT needs no
 //! database round trip: clients, users who may not hold tokens, revoked token
-//! ids, and the key ring. Reloaded whenever `state_version` moves.
+//! ids, and the key ring. Each kind is reloaded when its `state_version`
+//! counter moves (`changes.rs`); revocations are read incrementally, only the
+//! rows stamped after the last counter value seen.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
-use sea_orm::{ColumnTrait, Condition, EntityTrait, QueryFilter};
+use sea_orm::sea_query::{Expr, ExprTrait as _};
+use sea_orm::{
+    ColumnTrait, Condition, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
+};
 
+use super::changes::{ChangeKind, Versions};
 use super::entities::{client, revocation, user};
-use super::{SeaStore, classify};
+use super::revoked::RevokedSet;
+use super::{SeaStore, bounded, classify};
 use crate::clock;
 use crate::oauth::model::{Client, UnixTime, UserStatus};
 use crate::oauth::storage::StoreError;
 use crate::tokens::keys::{KeyMaterial, KeyRing};
 
+/// Revocation rows read per query while syncing: a first load of many
+/// thousands then holds only one page of rows at a time, never all of them.
+const REVOCATION_PAGE: u64 = 512;
+
 /// The in-memory view of the database.
 pub(super) struct Memory {
-    version: AtomicI64,
+    /// The counter of each kind as last loaded, by [`ChangeKind::index`].
+    seen: [AtomicI64; 4],
     available: AtomicBool,
     clients: RwLock<Arc<HashMap<String, Arc<Client>>>>,
     /// Only users who are locked or disabled: everyone else may hold tokens, and
     /// keeping the few exceptions is far smaller than keeping every user.
     restricted_users: RwLock<Arc<HashMap<String, UserStatus>>>,
     /// Revoked `jti`s and when the token they name expires.
-    revoked: RwLock<HashMap<String, UnixTime>>,
+    revoked: RwLock<RevokedSet>,
     key_materials: Mutex<Vec<KeyMaterial>>,
     key_ring: RwLock<Arc<KeyRing>>,
 }
@@ -32,8 +44,8 @@ pub(super) struct Memory {
 impl Default for Memory {
     fn default() -> Self {
         Self {
-            // No database version is negative, so the first probe always loads.
-            version: AtomicI64::new(-1),
+            // No counter is negative, so the first probe loads every kind.
+            seen: [const { AtomicI64::new(-1) }; 4],
             available: AtomicBool::new(false),
             clients: RwLock::default(),
             restricted_users: RwLock::default(),
@@ -59,8 +71,12 @@ fn write<T>(lock: &RwLock<T>, value: T) {
 }
 
 impl Memory {
-    pub(super) fn version(&self) -> i64 {
-        self.version.load(Ordering::Acquire)
+    fn seen(&self, kind: ChangeKind) -> i64 {
+        self.seen[kind.index()].load(Ordering::Acquire)
+    }
+
+    fn set_seen(&self, kind: ChangeKind, version: i64) {
+        self.seen[kind.index()].store(version, Ordering::Release);
     }
 
     pub(super) fn available(&self) -> bool {
@@ -109,17 +125,42 @@ impl Memory {
         self.revoked
             .read()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .contains_key(jti)
+            .contains(jti)
     }
 
-    /// Records revocations this process has just committed, so that its own next
-    /// introspection sees them without waiting for the next reload.
-    pub(super) fn add_revoked(&self, revoked: impl IntoIterator<Item = (String, UnixTime)>) {
+    /// How many revocations this server holds.
+    pub(super) fn revoked_count(&self) -> usize {
+        self.revoked
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .len()
+    }
+
+    /// Records revocations: those this process has just committed, so that its
+    /// own next introspection sees them without waiting for the next sync, and
+    /// those a sync read.
+    pub(super) fn add_revoked<'a>(&self, revoked: impl IntoIterator<Item = (&'a str, UnixTime)>) {
         let mut set = self
             .revoked
             .write()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        set.extend(revoked);
+        for (jti, expires_at) in revoked {
+            set.insert(jti, expires_at);
+        }
+    }
+
+    fn reserve_revoked(&self, additional: usize) {
+        self.revoked
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .reserve(additional);
+    }
+
+    fn prune_revoked(&self, now: UnixTime) {
+        self.revoked
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .prune_if_due(now);
     }
 
     pub(super) fn key_ring(&self) -> Arc<KeyRing> {
@@ -148,11 +189,38 @@ impl SeaStore {
         &self.inner.memory
     }
 
-    /// Loads everything the memory holds and records `version` as seen.
-    pub(super) async fn reload(&self, version: i64) -> Result<(), StoreError> {
-        let db = &self.inner.db;
+    /// Reloads each kind whose counter in `versions` differs from the one
+    /// memory last loaded; revocations only from the rows stamped since.
+    pub(super) async fn reload(&self, versions: Versions) -> Result<(), StoreError> {
+        let memory = self.memory();
+        let moved = |kind| versions.get(kind) != memory.seen(kind);
+        if moved(ChangeKind::Clients) {
+            bounded(self.reload_clients()).await?;
+            memory.set_seen(ChangeKind::Clients, versions.get(ChangeKind::Clients));
+        }
+        if moved(ChangeKind::Users) {
+            bounded(self.reload_restricted_users()).await?;
+            memory.set_seen(ChangeKind::Users, versions.get(ChangeKind::Users));
+        }
+        if moved(ChangeKind::Keys) {
+            let materials = bounded(self.load_key_materials()).await?;
+            memory.set_keys(materials)?;
+            memory.set_seen(ChangeKind::Keys, versions.get(ChangeKind::Keys));
+        }
         let now = clock::now();
-        let clients = client::Entity::find().all(db).await.map_err(classify)?;
+        if moved(ChangeKind::Revocations) {
+            self.sync_revocations(versions.get(ChangeKind::Revocations), now)
+                .await?;
+        }
+        memory.prune_revoked(now);
+        Ok(())
+    }
+
+    async fn reload_clients(&self) -> Result<(), StoreError> {
+        let clients = client::Entity::find()
+            .all(self.db())
+            .await
+            .map_err(classify)?;
         let clients: HashMap<_, _> = clients
             .into_iter()
             .filter_map(|row| {
@@ -166,43 +234,90 @@ impl SeaStore {
                 }
             })
             .collect();
+        write(&self.memory().clients, Arc::new(clients));
+        Ok(())
+    }
+
+    async fn reload_restricted_users(&self) -> Result<(), StoreError> {
         let restricted = user::Entity::find()
             .filter(
                 Condition::any()
                     .add(user::Column::Locked.eq(true))
                     .add(user::Column::Disabled.eq(true)),
             )
-            .all(db)
+            .all(self.db())
             .await
             .map_err(classify)?
             .into_iter()
             .map(|row| (row.id.clone(), super::users::status_of(&row)))
             .collect();
-        let mut revoked: HashMap<String, UnixTime> = revocation::Entity::find()
-            .filter(revocation::Column::ExpiresAt.gt(now))
-            .all(db)
-            .await
-            .map_err(classify)?
-            .into_iter()
-            .map(|row| (row.jti, row.expires_at))
-            .collect();
-        let materials = self.load_key_materials().await?;
-        self.memory().set_keys(materials)?;
-
-        write(&self.memory().clients, Arc::new(clients));
         write(&self.memory().restricted_users, Arc::new(restricted));
-        {
-            // Revocations are never undone, so entries added by this process while
-            // the load ran are kept; only expired ones leave.
-            let mut current = self
-                .memory()
-                .revoked
-                .write()
-                .unwrap_or_else(|poisoned| poisoned.into_inner());
-            revoked.extend(current.drain().filter(|(_, exp)| *exp > now));
-            *current = revoked;
+        Ok(())
+    }
+
+    /// Adds the revocations stamped after the last counter value seen, up to
+    /// `version`, the counter just read (why that misses none: see
+    /// `changes::bump_returning`). Revocations are never undone, so entries
+    /// are only added here; expired ones leave through the occasional prune.
+    async fn sync_revocations(&self, version: i64, now: UnixTime) -> Result<(), StoreError> {
+        let memory = self.memory();
+        let mut last = memory.seen(ChangeKind::Revocations);
+        if version < last {
+            // The counter went back (a database restored from a backup, say):
+            // the rows stamped from here on would look old. Read them all again.
+            tracing::warn!(
+                version,
+                last,
+                "the revocations counter went back; reloading every revocation"
+            );
+            last = -1;
         }
-        self.memory().version.store(version, Ordering::Release);
+        // Pages in (seq, jti) order, which the (seq, jti) index serves: the
+        // first page starts after `last`, each next one after the last row read.
+        let mut cursor: Option<(i64, String)> = None;
+        loop {
+            let after = match &cursor {
+                None => revocation::Column::Seq.gt(last),
+                Some((seq, jti)) => Expr::tuple([
+                    Expr::col(revocation::Column::Seq),
+                    Expr::col(revocation::Column::Jti),
+                ])
+                .gt(Expr::tuple([Expr::val(*seq), Expr::val(jti.as_str())])),
+            };
+            let query = revocation::Entity::find()
+                .select_only()
+                .column(revocation::Column::Jti)
+                .column(revocation::Column::ExpiresAt)
+                .column(revocation::Column::Seq)
+                .filter(after)
+                .filter(revocation::Column::Seq.lte(version))
+                .filter(revocation::Column::ExpiresAt.gt(now))
+                .order_by_asc(revocation::Column::Seq)
+                .order_by_asc(revocation::Column::Jti)
+                .limit(REVOCATION_PAGE)
+                .into_tuple()
+                .all(self.db());
+            let page: Vec<(String, i64, i64)> =
+                bounded(async { query.await.map_err(classify) }).await?;
+            let full = page.len() as u64 == REVOCATION_PAGE;
+            if full && cursor.is_none() {
+                // A large sync (a first load, say): size the table once
+                // rather than through every doubling on the way.
+                let count = revocation::Entity::find()
+                    .filter(revocation::Column::Seq.gt(last))
+                    .filter(revocation::Column::Seq.lte(version))
+                    .filter(revocation::Column::ExpiresAt.gt(now))
+                    .count(self.db());
+                let rows = bounded(async { count.await.map_err(classify) }).await?;
+                memory.reserve_revoked(usize::try_from(rows).unwrap_or(0));
+            }
+            memory.add_revoked(page.iter().map(|(jti, exp, _)| (jti.as_str(), *exp)));
+            match page.into_iter().next_back() {
+                Some((jti, _, seq)) if full => cursor = Some((seq, jti)),
+                _ => break,
+            }
+        }
+        memory.set_seen(ChangeKind::Revocations, version);
         Ok(())
     }
 }

@@ -2,12 +2,15 @@
 //!
 //! `SeaStore` implements the core's traits (`oauth::storage`). Whatever the hot
 //! paths read (clients, locked or disabled users, revocations, signing keys) is
-//! held in memory ([`memory::Memory`]) and reloaded whenever the `state_version`
-//! counter moves, which a background task checks four times a second, so a change
-//! made by any process reaches every replica well within one second.
+//! held in memory ([`memory::Memory`]). Each kind has its own `state_version`
+//! counter ([`changes`]), which a background task checks four times a second:
+//! a kind whose counter moved is reloaded, revocations only from the rows
+//! newer than the last seen, so a change made by any process reaches every
+//! replica well within one second.
 //!
 //! The same entities, queries and migrations serve SQLite and PostgreSQL.
 
+mod changes;
 mod clients;
 mod connect;
 pub mod entities;
@@ -15,21 +18,20 @@ mod error;
 mod exchange;
 mod keys;
 mod memory;
+mod revoked;
 mod tokens;
 mod users;
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use sea_orm::sea_query::{Expr, ExprTrait as _};
-use sea_orm::{ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter};
+use sea_orm::DatabaseConnection;
 use tokio::sync::watch;
 
 pub use clients::{ClientSpec, ClientView};
 pub use keys::KeyView;
 pub use users::{UserChange, UserSpec, UserView};
 
-use self::entities::state_version;
 use self::exchange::ExchangeQueue;
 use self::memory::Memory;
 use crate::oauth::storage::StoreError;
@@ -71,6 +73,10 @@ struct Inner {
     memory: Memory,
     master_key: Option<Arc<MasterKey>>,
     last_forced_key_reload: tokio::sync::Mutex<Option<std::time::Instant>>,
+    /// Held by one probe-and-reload at a time: the sync task and the writers
+    /// that refresh at once may overlap, and memory's view of each counter
+    /// must only move forward.
+    reload_turn: tokio::sync::Mutex<()>,
     /// SQLite only: the connection writes go through, one at a time (see
     /// [`SeaStore::write_turn`]).
     sqlite_writer: Option<SqliteWriter>,
@@ -112,6 +118,7 @@ impl SeaStore {
                 memory: Memory::default(),
                 master_key,
                 last_forced_key_reload: tokio::sync::Mutex::default(),
+                reload_turn: tokio::sync::Mutex::default(),
                 sqlite_writer: sqlite_writer.map(|db| SqliteWriter {
                     db,
                     turn: tokio::sync::Mutex::default(),
@@ -193,19 +200,23 @@ impl SeaStore {
     /// Probes the database and reloads memory if anything changed. Returns an
     /// error, and marks the database unavailable, when it does not answer.
     pub async fn refresh(&self) -> Result<(), StoreError> {
-        let outcome = tokio::time::timeout(PROBE_TIMEOUT, self.probe_and_reload())
-            .await
-            .unwrap_or_else(|_| Err(StoreError::Unavailable("database probe timed out".into())));
+        let outcome = self.probe_and_reload().await;
         self.inner.memory.set_available(outcome.is_ok());
         outcome
     }
 
+    /// Each query has [`PROBE_TIMEOUT`] to answer, rather than the whole
+    /// reload: a first sync of many revocations reads them a page at a time,
+    /// and may take longer than that in all without the database being down.
     async fn probe_and_reload(&self) -> Result<(), StoreError> {
-        let version = connect::probe(&self.inner.db, &self.inner.database_url).await?;
-        if version != self.inner.memory.version() {
-            self.reload(version).await?;
-        }
-        Ok(())
+        let _turn = self.inner.reload_turn.lock().await;
+        let versions = bounded(connect::probe(&self.inner.db, &self.inner.database_url)).await?;
+        self.reload(versions).await
+    }
+
+    /// How many revocations this server holds in memory; for metrics and tests.
+    pub fn revocations_held(&self) -> usize {
+        self.memory().revoked_count()
     }
 
     /// Runs [`SeaStore::refresh`] every [`SYNC_INTERVAL`] until `stop` fires,
@@ -235,19 +246,13 @@ impl SeaStore {
     }
 }
 
-/// Bumps the change counter so every server reloads its memory. Runs inside the
-/// transaction of the change it announces.
-pub(crate) async fn bump_version(conn: &impl ConnectionTrait) -> Result<(), StoreError> {
-    state_version::Entity::update_many()
-        .col_expr(
-            state_version::Column::Version,
-            Expr::col(state_version::Column::Version).add(1),
-        )
-        .filter(state_version::Column::Id.eq(1))
-        .exec(conn)
+/// `step`, or `Unavailable` if it takes longer than [`PROBE_TIMEOUT`].
+pub(crate) async fn bounded<T>(
+    step: impl Future<Output = Result<T, StoreError>>,
+) -> Result<T, StoreError> {
+    tokio::time::timeout(PROBE_TIMEOUT, step)
         .await
-        .map_err(classify)?;
-    Ok(())
+        .unwrap_or_else(|_| Err(StoreError::Unavailable("database probe timed out".into())))
 }
 
 impl crate::oauth::storage::Availability for SeaStore {

@@ -1,13 +1,16 @@
 //! Refresh tokens, opaque access tokens and revocations.
 
+use std::collections::HashSet;
+
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter,
-    TransactionTrait,
+    QuerySelect, TransactionTrait,
 };
 
+use super::changes::{ChangeKind, bump_returning, unbump};
 use super::entities::{access_token, refresh_token, revocation};
-use super::{SeaStore, bump_version, classify};
+use super::{SeaStore, classify};
 use crate::oauth::model::{
     AccessClaims, NewRefreshToken, OpaqueAccessRecord, RefreshRecord, RefreshSuccessor, UnixTime,
 };
@@ -54,21 +57,58 @@ fn refresh_row(token: &NewRefreshToken, parent_hash: Option<&str>) -> refresh_to
     }
 }
 
-/// Inserts revocations, ignoring ones already recorded.
+/// The revocations of `revoked` not recorded yet. Those recorded already need
+/// no write and no turn at the revocations counter's lock: a stream of no-op
+/// revocations must not hold up the real ones.
+///
+/// On SQLite, call it outside a transaction or once the transaction has
+/// written: a transaction that reads first and then writes fails at once
+/// (`SQLITE_BUSY_SNAPSHOT`) when another process wrote in between.
+async fn unrecorded<'a>(
+    conn: &impl ConnectionTrait,
+    revoked: &'a [(String, UnixTime)],
+) -> Result<Vec<&'a (String, UnixTime)>, StoreError> {
+    if revoked.is_empty() {
+        return Ok(Vec::new());
+    }
+    let recorded: HashSet<String> = revocation::Entity::find()
+        .select_only()
+        .column(revocation::Column::Jti)
+        .filter(revocation::Column::Jti.is_in(revoked.iter().map(|(jti, _)| jti.as_str())))
+        .into_tuple::<String>()
+        .all(conn)
+        .await
+        .map_err(classify)?
+        .into_iter()
+        .collect();
+    Ok(revoked
+        .iter()
+        .filter(|(jti, _)| !recorded.contains(jti))
+        .collect())
+}
+
+/// Inserts revocations, ignoring ones already recorded, and returns how many
+/// were new. They are stamped with the revocations counter, bumped first (so
+/// the transaction holds the counter's lock from here to its commit; see
+/// `changes::bump_returning`); when every one was recorded already (by a
+/// concurrent transaction) the bump is taken back, so that replicas have
+/// nothing to read.
 async fn insert_revocations(
     conn: &impl ConnectionTrait,
-    revoked: &[(String, UnixTime)],
-) -> Result<(), StoreError> {
+    revoked: &[&(String, UnixTime)],
+) -> Result<u64, StoreError> {
     if revoked.is_empty() {
-        return Ok(());
+        return Ok(0);
     }
+    let seq = bump_returning(conn, ChangeKind::Revocations).await?;
     let rows = revoked
         .iter()
         .map(|(jti, expires_at)| revocation::ActiveModel {
             jti: Set(jti.clone()),
             expires_at: Set(*expires_at),
+            seq: Set(seq),
         });
-    revocation::Entity::insert_many(rows)
+    let inserted = revocation::Entity::insert_many(rows)
         .on_conflict(
             OnConflict::column(revocation::Column::Jti)
                 .do_nothing()
@@ -77,7 +117,10 @@ async fn insert_revocations(
         .exec_without_returning(conn)
         .await
         .map_err(classify)?;
-    Ok(())
+    if inserted == 0 {
+        unbump(conn, ChangeKind::Revocations).await?;
+    }
+    Ok(inserted)
 }
 
 impl RefreshTokenStore for SeaStore {
@@ -139,15 +182,17 @@ impl RefreshTokenStore for SeaStore {
         self.exchange_grouped(used_hash, client_id, successor).await
     }
 
-    async fn revoke_family(&self, family_id: &str, now: UnixTime) -> Result<(), StoreError> {
+    async fn revoke_family(&self, family_id: &str, now: UnixTime) -> Result<bool, StoreError> {
         let turn = self.write_turn().await;
         let txn = turn.db().begin().await.map_err(classify)?;
-        refresh_token::Entity::update_many()
+        let marked = refresh_token::Entity::update_many()
             .col_expr(refresh_token::Column::Revoked, true.into())
             .filter(refresh_token::Column::FamilyId.eq(family_id))
+            .filter(refresh_token::Column::Revoked.eq(false))
             .exec(&txn)
             .await
-            .map_err(classify)?;
+            .map_err(classify)?
+            .rows_affected;
         let access: Vec<(String, UnixTime)> = refresh_token::Entity::find()
             .filter(refresh_token::Column::FamilyId.eq(family_id))
             .filter(refresh_token::Column::AccessExpiresAt.gt(now))
@@ -157,11 +202,18 @@ impl RefreshTokenStore for SeaStore {
             .into_iter()
             .map(|row| (row.access_jti, row.access_expires_at))
             .collect();
-        insert_revocations(&txn, &access).await?;
-        bump_version(&txn).await?;
+        // The update above made this a writing transaction, so reading here is
+        // safe on SQLite too (see `unrecorded`).
+        let fresh = unrecorded(&txn, &access).await?;
+        let inserted = insert_revocations(&txn, &fresh).await?;
+        if marked == 0 && inserted == 0 {
+            // Revoked before: nothing to write (the transaction rolls back).
+            return Ok(false);
+        }
         txn.commit().await.map_err(classify)?;
-        self.memory().add_revoked(access);
-        Ok(())
+        self.memory()
+            .add_revoked(access.iter().map(|(jti, exp)| (jti.as_str(), *exp)));
+        Ok(true)
     }
 }
 
@@ -217,15 +269,21 @@ impl AccessTokenStore for SeaStore {
         }))
     }
 
-    async fn revoke_access(&self, jti: &str, expires_at: UnixTime) -> Result<(), StoreError> {
-        let turn = self.write_turn().await;
+    async fn revoke_access(&self, jti: &str, expires_at: UnixTime) -> Result<bool, StoreError> {
         let revoked = [(jti.to_owned(), expires_at)];
+        let fresh = unrecorded(self.db(), &revoked).await?;
+        if fresh.is_empty() {
+            return Ok(false);
+        }
+        let turn = self.write_turn().await;
         let txn = turn.db().begin().await.map_err(classify)?;
-        insert_revocations(&txn, &revoked).await?;
-        bump_version(&txn).await?;
+        if insert_revocations(&txn, &fresh).await? == 0 {
+            // Revoked before, maybe by another replica: nothing to write.
+            return Ok(false);
+        }
         txn.commit().await.map_err(classify)?;
-        self.memory().add_revoked(revoked);
-        Ok(())
+        self.memory().add_revoked([(jti, expires_at)]);
+        Ok(true)
     }
 
     fn is_revoked(&self, jti: &str) -> bool {

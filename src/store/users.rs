@@ -7,8 +7,9 @@ use sea_orm::{
     TransactionTrait,
 };
 
+use super::changes::{ChangeKind, bump};
 use super::entities::user;
-use super::{SeaStore, bump_version, classify};
+use super::{SeaStore, classify};
 use crate::oauth::model::{UnixTime, User, UserStatus};
 use crate::oauth::storage::{StoreError, UserStore};
 use crate::tokens::secret::new_id;
@@ -121,7 +122,7 @@ impl UserStore for SeaStore {
             false
         };
         if locked {
-            bump_version(&txn).await?;
+            bump(&txn, ChangeKind::Users).await?;
         }
         txn.commit().await.map_err(classify)?;
         drop(turn);
@@ -224,7 +225,7 @@ impl SeaStore {
         };
         let txn = self.db().begin().await.map_err(classify)?;
         update.exec(&txn).await.map_err(classify)?;
-        bump_version(&txn).await?;
+        bump(&txn, ChangeKind::Users).await?;
         txn.commit().await.map_err(classify)?;
         self.find_user_by_login(&user.username).await
     }

@@ -1,4 +1,6 @@
-//! The `revocations` table: revoked access tokens by `jti`, kept until they expire.
+//! The `revocations` table: revoked access tokens by `jti`, kept until they expire,
+//! each stamped with the revocations counter of its transaction (`seq`; see
+//! `store/changes.rs`).
 
 use sea_orm::entity::prelude::*;
 
@@ -8,6 +10,7 @@ pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
     pub jti: String,
     pub expires_at: i64,
+    pub seq: i64,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -1,6 +1,6 @@
-//! The `state_version` table: one row whose counter goes up with every change
-//! that servers keep in memory (clients, user states, revocations, keys).
-//! Servers poll it and reload when it moves.
+//! The `state_version` table: one counter per kind of state that servers keep
+//! in memory (clients, user states, keys, revocations; `store/changes.rs` names
+//! the rows). Servers poll them and reload a kind when its counter moves.
 
 use sea_orm::entity::prelude::*;
 

@@ -1,0 +1,157 @@
+//! Change tracking by kind: one `state_version` row per kind of state that
+//! servers keep in memory, so that a change of one kind reloads only that kind.
+//!
+//! Every writer bumps its kind's counter inside the transaction of its change;
+//! the sync task reads all counters in one query four times a second and
+//! reloads the kinds whose counter moved. Row 1 is the single counter of
+//! releases before this split: nothing writes or reads it any more.
+
+use sea_orm::sea_query::{Expr, ExprTrait as _, Query};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
+
+use super::classify;
+use super::entities::state_version;
+use crate::oauth::storage::StoreError;
+
+/// A kind of state servers keep in memory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ChangeKind {
+    /// Registered clients.
+    Clients,
+    /// Users who are locked or disabled.
+    Users,
+    /// Signing keys.
+    Keys,
+    /// Revoked access tokens. Unlike the others this counter also orders the
+    /// revocations: see [`bump_returning`].
+    Revocations,
+}
+
+impl ChangeKind {
+    /// Every kind, in [`Versions`] order.
+    pub(crate) const ALL: [ChangeKind; 4] = [
+        ChangeKind::Clients,
+        ChangeKind::Users,
+        ChangeKind::Keys,
+        ChangeKind::Revocations,
+    ];
+
+    /// The kind's `state_version` row (see the `change_kinds` migration).
+    pub(crate) const fn row_id(self) -> i32 {
+        match self {
+            ChangeKind::Clients => 2,
+            ChangeKind::Users => 3,
+            ChangeKind::Keys => 4,
+            ChangeKind::Revocations => 5,
+        }
+    }
+
+    pub(crate) const fn index(self) -> usize {
+        match self {
+            ChangeKind::Clients => 0,
+            ChangeKind::Users => 1,
+            ChangeKind::Keys => 2,
+            ChangeKind::Revocations => 3,
+        }
+    }
+}
+
+/// Every kind's counter, as one probe read them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Versions([i64; 4]);
+
+impl Versions {
+    /// The counter of `kind`.
+    pub(crate) fn get(&self, kind: ChangeKind) -> i64 {
+        self.0[kind.index()]
+    }
+}
+
+/// Moves `kind`'s counter so that every server reloads that kind. Runs inside
+/// the transaction of the change it announces.
+pub(crate) async fn bump(conn: &impl ConnectionTrait, kind: ChangeKind) -> Result<(), StoreError> {
+    add(conn, kind, 1).await
+}
+
+/// Takes back a [`bump_returning`] in the same transaction, when it turned out
+/// to announce nothing: the row lock is still held, so no one saw the value.
+pub(crate) async fn unbump(
+    conn: &impl ConnectionTrait,
+    kind: ChangeKind,
+) -> Result<(), StoreError> {
+    add(conn, kind, -1).await
+}
+
+async fn add(conn: &impl ConnectionTrait, kind: ChangeKind, step: i64) -> Result<(), StoreError> {
+    state_version::Entity::update_many()
+        .col_expr(
+            state_version::Column::Version,
+            Expr::col(state_version::Column::Version).add(step),
+        )
+        .filter(state_version::Column::Id.eq(kind.row_id()))
+        .exec(conn)
+        .await
+        .map_err(classify)?;
+    Ok(())
+}
+
+/// Bumps `kind`'s counter and returns its new value, with one
+/// `UPDATE … RETURNING`.
+///
+/// Revocations are synced incrementally, and this is what makes that sound.
+/// The update takes the counter row's write lock, which the transaction holds
+/// until it commits (PostgreSQL row lock; SQLite's one write lock), so
+/// revocation transactions run their bump-to-commit stretch one at a time and
+/// commit in counter order: the one that got V commits before any other can
+/// get V + 1, and one that rolls back leaves the counter where it was, so each
+/// value is the stamp of at most one committed transaction. The transaction
+/// stamps its revocation rows with V. A server that reads the committed
+/// counter V has therefore every row stamped ≤ V already committed, and
+/// loading `last < seq ≤ V` misses nothing and reads nothing twice. (A
+/// sequence or serial column would not do: its values are handed out at
+/// insert, but commit in any order, so `seq > last` could skip a row that
+/// commits late.)
+pub(crate) async fn bump_returning(
+    conn: &impl ConnectionTrait,
+    kind: ChangeKind,
+) -> Result<i64, StoreError> {
+    let statement = Query::update()
+        .table(state_version::Entity)
+        .value(
+            state_version::Column::Version,
+            Expr::col(state_version::Column::Version).add(1),
+        )
+        .and_where(Expr::col(state_version::Column::Id).eq(kind.row_id()))
+        .returning_col(state_version::Column::Version)
+        .to_owned();
+    let row = conn
+        .query_one(&statement)
+        .await
+        .map_err(classify)?
+        .ok_or_else(|| missing(kind))?;
+    row.try_get::<i64>("", "version").map_err(classify)
+}
+
+/// Reads every kind's counter in one query.
+pub(crate) async fn read_versions(conn: &impl ConnectionTrait) -> Result<Versions, StoreError> {
+    let rows = state_version::Entity::find()
+        .all(conn)
+        .await
+        .map_err(classify)?;
+    let mut versions = [0; 4];
+    for kind in ChangeKind::ALL {
+        versions[kind.index()] = rows
+            .iter()
+            .find(|row| row.id == kind.row_id())
+            .map(|row| row.version)
+            .ok_or_else(|| missing(kind))?;
+    }
+    Ok(Versions(versions))
+}
+
+fn missing(kind: ChangeKind) -> StoreError {
+    StoreError::Other(format!(
+        "state_version row {} ({kind:?}) is missing",
+        kind.row_id()
+    ))
+}
