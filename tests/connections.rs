@@ -163,14 +163,18 @@ async fn a_healthy_idle_grpc_client_outlives_the_idle_timeout() {
 }
 
 async fn http_token(http: &reqwest::Client, server: &Server, client: &TestClient) -> u16 {
-    http.post(server.url("/oauth/token"))
+    let response = http
+        .post(server.url("/oauth/token"))
         .basic_auth(&client.id, client.secret.as_ref())
         .form(&[("grant_type", "client_credentials")])
         .send()
         .await
-        .unwrap()
-        .status()
-        .as_u16()
+        .unwrap();
+    let status = response.status().as_u16();
+    // Read the body to its end: only then does the connection go back to the
+    // pool, and a request that opened a new one would meet the cap.
+    response.bytes().await.unwrap();
+    status
 }
 
 async fn refused_count(http: &reqwest::Client, server: &Server, listener: &str) -> u64 {
