@@ -571,7 +571,8 @@ fn revocations_section(lines: &[Value]) -> Option<String> {
          revocations written straight into it, then about 4 revocations per second at \
          replica A, each of a token issued just before. CPU per revoke is replica B's CPU \
          time (from `/proc`) over that window, less its CPU time at rest over as long, \
-         divided by the revocations; RSS per live revocation is B's anonymous RSS after \
+         divided by the revocations (`/proc` counts in 10 ms ticks, so a figure far below \
+         1 ms is good to about 20 ms over the number of revocations); RSS per live revocation is B's anonymous RSS after \
          the preload minus before, divided by their number; on SQLite that also holds \
          the page cache the replica's connections fill while reading the rows (at most \
          1 MiB each, whatever the number of revocations). `before` is the binary given \
