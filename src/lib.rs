@@ -6,6 +6,8 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 mod connections;
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
 pub mod grpc;
 pub mod http;
 #[path = "../migrations/mod.rs"]

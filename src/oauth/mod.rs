@@ -18,6 +18,10 @@ pub mod revoke;
 pub mod scope;
 pub mod storage;
 
+/// For `crate::fuzzing` only: how introspection reads verified JWT claims.
+#[cfg(feature = "fuzzing")]
+pub(crate) use issuance::from_jwt_claims;
+
 use self::login_throttle::LoginThrottle;
 use self::revocation_limit::RevocationLimit;
 use crate::tokens::jwt::VerifiedTokens;
