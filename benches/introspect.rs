@@ -9,7 +9,7 @@ use std::sync::Arc;
 use criterion::{Criterion, criterion_group, criterion_main};
 use oauthd::clock;
 use oauthd::oauth::client_auth::ClientCredentials;
-use oauthd::oauth::grants::{TokenRequest, issue_token};
+use oauthd::oauth::grants::{GrantRequest, TokenRequest, issue_token};
 use oauthd::oauth::introspect::{Introspection, introspect};
 use oauthd::oauth::login_throttle::{LoginThrottle, ThrottlePolicy};
 use oauthd::oauth::model::GrantType;
@@ -60,15 +60,15 @@ fn jwt_introspection(c: &mut Criterion) {
                 signing_alg: SigningAlg::Es256,
                 lock_after_failed_logins: 5,
             },
-            passwords: PasswordVerifier::new(1, 8),
+            passwords: PasswordVerifier::new(1, 8).unwrap(),
             verified_jwts: VerifiedTokens::new(1024),
             login_throttle: LoginThrottle::new(ThrottlePolicy::default()),
             revocation_limit: RevocationLimit::new(0),
         });
         let request = TokenRequest {
             client: credentials.clone(),
-            grant_type: "client_credentials".into(),
-            ..TokenRequest::default()
+            grant: Ok(GrantRequest::ClientCredentials { scope: None }),
+            origin: None,
         };
         let token = issue_token(&core, request, clock::now())
             .await

@@ -51,7 +51,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let core = Arc::new(Core {
         store: store.clone(),
         policy: config.policy.clone(),
-        passwords: PasswordVerifier::for_cores(cores),
+        passwords: PasswordVerifier::for_cores(cores).context("preparing password checks")?,
         verified_jwts: VerifiedTokens::new(VERIFIED_JWT_CACHE),
         login_throttle: LoginThrottle::new(config.login_throttle.policy),
         revocation_limit: RevocationLimit::new(config.revocations.per_client_per_second),

@@ -58,7 +58,7 @@ pub fn from_status(status: &Status) -> OAuthError {
         _ => match status.code() {
             Code::Unavailable | Code::DeadlineExceeded => OAuthError::TemporarilyUnavailable,
             Code::InvalidArgument => OAuthError::InvalidRequest(status.message().to_owned().into()),
-            other => OAuthError::Internal(format!("unexpected gRPC status {other:?}")),
+            other => OAuthError::internal_message(format!("unexpected gRPC status {other:?}")),
         },
     }
 }
@@ -125,7 +125,7 @@ mod tests {
 
     #[test]
     fn internal_errors_hide_their_cause() {
-        let status = to_status(&OAuthError::Internal("disk /var/lib/x failed".into()));
+        let status = to_status(&OAuthError::internal_message("disk /var/lib/x failed"));
         assert_eq!(status.code(), Code::Internal);
         assert!(!status.message().contains("disk"));
     }

@@ -15,9 +15,12 @@ use crate::oauth::client_address::TrustedProxies;
 use crate::oauth::client_auth::ClientCredentials;
 use crate::oauth::echo::UnverifiedClientId;
 use crate::oauth::error::OAuthError;
-use crate::oauth::grants::{IssuedTokens, TokenRequest, issue_token};
+use crate::oauth::grants::{
+    GrantParameters, GrantRequest, IssuedTokens, TokenRequest, issue_token,
+};
 use crate::oauth::introspect::{Introspection, introspect};
 use crate::oauth::login_throttle::LoginOrigin;
+use crate::oauth::model::GrantType;
 use crate::oauth::revoke::revoke;
 use crate::oauth::storage::Stores;
 use crate::tokens::secret::Secret;
@@ -175,11 +178,13 @@ impl<S: Stores> TokenService for TokenServiceImpl<S> {
         let req = request.into_inner();
         let token_request = TokenRequest {
             client: credentials(req.client),
-            grant_type: req.grant_type,
-            scope: req.scope,
-            username: req.username,
-            password: req.password.map(Secret::new),
-            refresh_token: req.refresh_token.map(Secret::new),
+            grant: GrantRequest::parse(GrantParameters {
+                grant_type: req.grant_type,
+                scope: req.scope,
+                username: req.username,
+                password: req.password,
+                refresh_token: req.refresh_token,
+            }),
             origin,
         };
         let client_id = UnverifiedClientId::new(&token_request.client.client_id);
@@ -195,10 +200,13 @@ impl<S: Stores> TokenService for TokenServiceImpl<S> {
         let req = request.into_inner();
         let token_request = TokenRequest {
             client: credentials(req.client),
-            grant_type: "refresh_token".to_owned(),
-            scope: req.scope,
-            refresh_token: Some(Secret::new(req.refresh_token)),
-            ..TokenRequest::default()
+            grant: GrantRequest::parse(GrantParameters {
+                grant_type: GrantType::RefreshToken.as_str().to_owned(),
+                scope: req.scope,
+                refresh_token: Some(req.refresh_token),
+                ..GrantParameters::default()
+            }),
+            origin: None,
         };
         let client_id = UnverifiedClientId::new(&token_request.client.client_id);
         let result = within_deadline(issue_token(&self.core, token_request, clock::now())).await;

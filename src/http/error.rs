@@ -96,7 +96,7 @@ mod tests {
                 },
                 503,
             ),
-            (OAuthError::Internal("x".into()), 500),
+            (OAuthError::internal_message("x"), 500),
         ];
         for (error, status) in table {
             assert_eq!(http_status(&error).as_u16(), status, "{error:?}");

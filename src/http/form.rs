@@ -29,7 +29,7 @@ pub(crate) fn read_form(
             return body_too_large();
         }
         HttpError {
-            error: OAuthError::InvalidRequest("The request body could not be read".into()),
+            error: OAuthError::unreadable_body(),
             tried_basic: false,
         }
         .into_response()
@@ -47,7 +47,7 @@ pub(crate) fn read_form(
 /// declared in its `Content-Length`.
 pub(crate) fn body_too_large() -> Response {
     let mut response = HttpError {
-        error: OAuthError::InvalidRequest("The request body is larger than 64 KiB".into()),
+        error: OAuthError::body_too_large(),
         tried_basic: false,
     }
     .into_response();
@@ -82,9 +82,7 @@ impl FormRequest {
             .is_some_and(scheme_is_basic);
         let reject = |error| FormRejection { error, tried_basic };
         if !is_form_content_type(headers) {
-            return Err(reject(OAuthError::InvalidRequest(
-                "The request body must be application/x-www-form-urlencoded".into(),
-            )));
+            return Err(reject(OAuthError::not_a_form()));
         }
         let params = parse_body(body).map_err(reject)?;
         let basic = if tried_basic {
@@ -192,9 +190,7 @@ fn form_decode_bytes(raw: &[u8]) -> Result<String, OAuthError> {
                 && raw.get(at + 2).is_some_and(u8::is_ascii_hexdigit))
     });
     if malformed {
-        return Err(OAuthError::InvalidRequest(
-            "Malformed percent-encoding in the request".into(),
-        ));
+        return Err(OAuthError::malformed_percent_encoding());
     }
     // Most names and values (grant types, client ids, secrets, tokens) have
     // nothing to decode; they skip the two copies below.
@@ -209,8 +205,7 @@ fn form_decode_bytes(raw: &[u8]) -> Result<String, OAuthError> {
     } else {
         raw.to_vec()
     };
-    String::from_utf8(decoded)
-        .map_err(|_| OAuthError::InvalidRequest("The request is not valid UTF-8".into()))
+    String::from_utf8(decoded).map_err(|_| OAuthError::not_utf8())
 }
 
 #[cfg(test)]

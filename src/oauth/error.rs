@@ -5,6 +5,8 @@
 //! short, sanitised prefix, never the value whole.
 
 use std::borrow::Cow;
+use std::fmt;
+use std::sync::Arc;
 
 use super::echo::Quoted;
 use super::storage::StoreError;
@@ -46,10 +48,72 @@ pub enum OAuthError {
     },
     /// Anything unexpected. The cause is for the log only, never for the client.
     #[error("internal error: {0}")]
-    Internal(String),
+    Internal(InternalCause),
 }
 
+/// What went wrong inside, kept whole (with its own source chain) so that the
+/// edge can log it once; never shown to a client.
+#[derive(Clone)]
+pub struct InternalCause(Arc<dyn std::error::Error + Send + Sync>);
+
+impl InternalCause {
+    /// The underlying error.
+    pub fn error(&self) -> &(dyn std::error::Error + Send + Sync + 'static) {
+        &*self.0
+    }
+}
+
+impl fmt::Display for InternalCause {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.0, f)?;
+        let mut source = self.0.source();
+        while let Some(cause) = source {
+            write!(f, ": {cause}")?;
+            source = cause.source();
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for InternalCause {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&self.0, f)
+    }
+}
+
+/// Two causes are equal when they read the same: errors are compared in tests,
+/// never to decide anything.
+impl PartialEq for InternalCause {
+    fn eq(&self, other: &Self) -> bool {
+        self.to_string() == other.to_string()
+    }
+}
+
+impl Eq for InternalCause {}
+
+/// A cause that is only a message, for invariants broken inside oauthd itself.
+#[derive(Debug)]
+struct Message(String);
+
+impl fmt::Display for Message {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Message {}
+
 impl OAuthError {
+    /// `server_error` caused by `err`, which only the log will see.
+    pub fn internal(err: impl std::error::Error + Send + Sync + 'static) -> Self {
+        Self::Internal(InternalCause(Arc::new(err)))
+    }
+
+    /// `server_error` for a broken invariant that has no error value of its own.
+    pub fn internal_message(message: impl Into<String>) -> Self {
+        Self::internal(Message(message.into()))
+    }
+
     /// `invalid_request` for a parameter that is required but absent or empty.
     pub fn missing_parameter(name: &str) -> Self {
         Self::InvalidRequest(format!("Missing required parameter: {}", Quoted(name)).into())
@@ -125,6 +189,61 @@ impl OAuthError {
         Self::InvalidScope(format!("Malformed scope: {}", Quoted(scope)).into())
     }
 
+    /// A refresh token that is not one this server issued (or a made-up one).
+    pub fn refresh_token_invalid() -> Self {
+        Self::InvalidGrant("Refresh token is invalid".into())
+    }
+
+    /// A refresh token presented by a client it was not issued to (RFC 6749 §6).
+    pub fn refresh_token_of_another_client() -> Self {
+        Self::InvalidGrant("Refresh token was issued to another client".into())
+    }
+
+    /// A refresh token that was revoked, alone or with its family.
+    pub fn refresh_token_revoked() -> Self {
+        Self::InvalidGrant("Refresh token has been revoked".into())
+    }
+
+    /// A refresh token past its expiry.
+    pub fn refresh_token_expired() -> Self {
+        Self::InvalidGrant("Refresh token has expired".into())
+    }
+
+    /// A refresh token presented again after it was exchanged (RFC 9700 §4.14.2).
+    pub fn refresh_token_already_used() -> Self {
+        Self::InvalidGrant("Refresh token has already been used".into())
+    }
+
+    /// RFC 7009 §2.1: a revocation of a token issued to another client is refused.
+    pub fn token_of_another_client() -> Self {
+        Self::UnauthorizedClient("The token was not issued to this client".into())
+    }
+
+    /// A form body that could not be read to its end.
+    pub fn unreadable_body() -> Self {
+        Self::InvalidRequest("The request body could not be read".into())
+    }
+
+    /// A body over the 64 KiB limit (SPEC §4), found while reading it or declared.
+    pub fn body_too_large() -> Self {
+        Self::InvalidRequest("The request body is larger than 64 KiB".into())
+    }
+
+    /// A body that is not `application/x-www-form-urlencoded` (RFC 6749 §3.2).
+    pub fn not_a_form() -> Self {
+        Self::InvalidRequest("The request body must be application/x-www-form-urlencoded".into())
+    }
+
+    /// A form with a `%` not followed by two hex digits.
+    pub fn malformed_percent_encoding() -> Self {
+        Self::InvalidRequest("Malformed percent-encoding in the request".into())
+    }
+
+    /// A form whose decoded bytes are not UTF-8.
+    pub fn not_utf8() -> Self {
+        Self::InvalidRequest("The request is not valid UTF-8".into())
+    }
+
     /// A gRPC request message that is not a valid encoding of the RPC's request:
     /// broken protobuf, or a string field that is not UTF-8. The decoder's own
     /// text stays out; it describes the decoder, not the caller's mistake.
@@ -186,7 +305,7 @@ impl OAuthError {
             "unsupported_grant_type" => Self::UnsupportedGrantType(text),
             "invalid_scope" => Self::InvalidScope(text),
             "temporarily_unavailable" => Self::TemporarilyUnavailable,
-            other => Self::Internal(format!("unknown error code {other}")),
+            other => Self::internal_message(format!("unknown error code {other}")),
         }
     }
 }
@@ -195,7 +314,7 @@ impl From<StoreError> for OAuthError {
     fn from(err: StoreError) -> Self {
         match err {
             StoreError::Unavailable(_) => Self::TemporarilyUnavailable,
-            StoreError::Conflict(cause) | StoreError::Other(cause) => Self::Internal(cause),
+            other @ (StoreError::Conflict(_) | StoreError::Other(_)) => Self::internal(other),
         }
     }
 }
@@ -213,7 +332,7 @@ mod tests {
             OAuthError::unsupported_grant("implicit"),
             OAuthError::scope_not_allowed("admin"),
             OAuthError::TemporarilyUnavailable,
-            OAuthError::Internal("secret cause".into()),
+            OAuthError::internal_message("secret cause"),
         ]
     }
 
@@ -248,7 +367,7 @@ mod tests {
 
     #[test]
     fn internal_causes_never_reach_the_description() {
-        let err = OAuthError::Internal("connection string postgres://secret".into());
+        let err = OAuthError::internal_message("connection string postgres://secret");
         assert!(!err.description().contains("secret"));
     }
 

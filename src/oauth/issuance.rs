@@ -95,9 +95,8 @@ pub(crate) fn mint_access_as<S: KeyStore>(
             let ring = core.store.key_ring();
             let key = ring
                 .signing_key(core.policy.signing_alg, now)
-                .ok_or_else(|| OAuthError::Internal("no active signing key".into()))?;
-            let token = jwt::sign(key, &to_jwt_claims(&claims))
-                .map_err(|err| OAuthError::Internal(err.to_string()))?;
+                .ok_or_else(|| OAuthError::internal_message("no active signing key"))?;
+            let token = jwt::sign(key, &to_jwt_claims(&claims)).map_err(OAuthError::internal)?;
             Ok(MintedAccess {
                 token,
                 claims,

@@ -17,6 +17,8 @@ pub mod revocation_limit;
 pub mod revoke;
 pub mod scope;
 pub mod storage;
+pub mod user_auth;
+pub mod validate;
 
 /// For `crate::fuzzing` only: how introspection reads verified JWT claims.
 #[cfg(feature = "fuzzing")]

@@ -3,11 +3,9 @@
 use super::Core;
 use super::client_auth::{ClientCredentials, authenticate};
 use super::error::OAuthError;
-use super::introspect::{REFRESH_TOKEN, issued_here, verify_jwt};
 use super::model::UnixTime;
 use super::storage::{StoreError, Stores};
-use crate::tokens::opaque::looks_like_jwt;
-use crate::tokens::secret::hash_secret;
+use super::validate::{Found, find};
 
 /// Revokes `token` for the authenticated caller.
 ///
@@ -37,41 +35,20 @@ pub async fn revoke<S: Stores>(
         if owner == client.id {
             Ok(())
         } else {
-            Err(OAuthError::UnauthorizedClient(
-                "The token was not issued to this client".into(),
-            ))
+            Err(OAuthError::token_of_another_client())
         }
     };
-    if looks_like_jwt(token) {
-        if let Some(claims) = verify_jwt(core, token).await {
+    match find(core, token, token_type_hint).await? {
+        None => Ok(()),
+        Some(Found::Access(claims)) => {
             check_owner(&claims.client_id)?;
-            revoke_access(core, &client.id, &claims.jti, claims.exp, now).await?;
+            revoke_access(core, &client.id, &claims.jti, claims.exp, now).await
         }
-        return Ok(());
-    }
-    let hash = hash_secret(token);
-    let refresh_first = token_type_hint == Some(REFRESH_TOKEN);
-    if !refresh_first && let Some(record) = core.store.find_opaque(&hash).await? {
-        if !issued_here(core, &record.claims.iss, &record.claims.aud) {
-            return Ok(());
+        Some(Found::Refresh(record)) => {
+            check_owner(&record.client_id)?;
+            revoke_family(core, &client.id, &record.family_id, record.revoked, now).await
         }
-        check_owner(&record.claims.client_id)?;
-        let claims = &record.claims;
-        return revoke_access(core, &client.id, &claims.jti, claims.exp, now).await;
     }
-    if let Some(record) = core.store.find_refresh(&hash).await? {
-        check_owner(&record.client_id)?;
-        return revoke_family(core, &client.id, &record.family_id, record.revoked, now).await;
-    }
-    if refresh_first && let Some(record) = core.store.find_opaque(&hash).await? {
-        if !issued_here(core, &record.claims.iss, &record.claims.aud) {
-            return Ok(());
-        }
-        check_owner(&record.claims.client_id)?;
-        let claims = &record.claims;
-        return revoke_access(core, &client.id, &claims.jti, claims.exp, now).await;
-    }
-    Ok(())
 }
 
 /// Revokes one access token, within the client's bound on revocations. A

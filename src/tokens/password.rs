@@ -7,7 +7,7 @@
 
 use std::cell::RefCell;
 use std::sync::mpsc::TrySendError;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 
 use argon2::{Algorithm, Argon2, Block, Params, PasswordHash, PasswordHasher as _, Version};
 use subtle::ConstantTimeEq as _;
@@ -94,17 +94,32 @@ fn hasher_for(parsed: &PasswordHash) -> Option<Argon2<'static>> {
     Some(Argon2::new(algorithm, version, params))
 }
 
-/// A hash of a random password, checked when the login names no user so that an
-/// unknown login costs as much time as a wrong password.
-fn decoy_hash() -> &'static str {
-    static DECOY: OnceLock<String> = OnceLock::new();
-    DECOY.get_or_init(|| hash_password(&super::secret::new_secret()).unwrap_or_default())
+/// The hash checked when a login names no user, so that an unknown login costs
+/// as much time as a wrong password. A constant serves as well as a fresh one:
+/// nobody knows its password, and a match with it never counts as a success.
+/// What matters is that checking it costs what checking a stored hash costs, so
+/// it carries oauthd's own parameters (a test pins them to the constants above).
+const DECOY_HASH: &str = "$argon2id$v=19$m=12288,t=3,p=1$z+t/ksEzPqRNtSbAKokZXA$wsSm8GR74lpx6ITFmYrYoLh+Yv9MpCtwTn5j811lb4k";
+
+/// The decoy, checked to be a usable Argon2 hash. It is never empty: an empty or
+/// unusable one would make unknown logins answer at once and tell an attacker
+/// which logins exist, so a decoy that does not parse fails start-up instead.
+fn decoy_hash() -> Result<Arc<str>, PasswordError> {
+    let parsed = PasswordHash::new(DECOY_HASH)
+        .map_err(|err| PasswordError::Hash(format!("the decoy hash does not parse: {err}")))?;
+    if hasher_for(&parsed).is_none() || parsed.salt.is_none() || parsed.hash.is_none() {
+        return Err(PasswordError::Hash("the decoy hash is not usable".into()));
+    }
+    Ok(Arc::from(DECOY_HASH))
 }
 
 /// A password check handed to a worker thread.
 struct Check {
     password: Secret,
-    hash: Option<String>,
+    /// The stored hash, or the decoy for an unknown login.
+    hash: Arc<str>,
+    /// Whether `hash` is the decoy: the answer is then `false` whatever it says.
+    decoy: bool,
     answer: oneshot::Sender<bool>,
 }
 
@@ -118,11 +133,14 @@ struct Check {
 #[derive(Debug, Clone)]
 pub struct PasswordVerifier {
     checks: std::sync::mpsc::SyncSender<Check>,
+    decoy: Arc<str>,
 }
 
 impl PasswordVerifier {
     /// Starts `workers` threads (at least one) behind a queue of `queue` checks.
-    pub fn new(workers: usize, queue: usize) -> Self {
+    /// Fails when the decoy hash cannot be made: a start-up error.
+    pub fn new(workers: usize, queue: usize) -> Result<Self, PasswordError> {
+        let decoy = decoy_hash()?;
         let (checks, inbox) = std::sync::mpsc::sync_channel::<Check>(queue);
         let inbox = Arc::new(Mutex::new(inbox));
         for index in 0..workers.max(1) {
@@ -134,13 +152,13 @@ impl PasswordVerifier {
                 tracing::error!(error = %err, "cannot start a password worker");
             }
         }
-        Self { checks }
+        Ok(Self { checks, decoy })
     }
 
     /// The default for a machine with `cores` cores: one worker fewer than there
     /// are cores, so that a burst of logins always leaves a core to everything
     /// else, and 64 checks waiting at most.
-    pub fn for_cores(cores: usize) -> Self {
+    pub fn for_cores(cores: usize) -> Result<Self, PasswordError> {
         Self::new(cores.saturating_sub(1).max(1), 64)
     }
 
@@ -154,7 +172,8 @@ impl PasswordVerifier {
         let (answer, result) = oneshot::channel();
         let check = Check {
             password: password.clone(),
-            hash: hash.map(str::to_owned),
+            hash: hash.map_or_else(|| Arc::clone(&self.decoy), Arc::from),
+            decoy: hash.is_none(),
             answer,
         };
         self.checks.try_send(check).map_err(|err| match err {
@@ -175,13 +194,7 @@ fn run_checks(inbox: &Mutex<std::sync::mpsc::Receiver<Check>>) {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
             .recv();
         let Ok(check) = next else { return };
-        let matches = match check.hash.as_deref() {
-            Some(hash) => password_matches(check.password.expose(), hash),
-            None => {
-                password_matches(check.password.expose(), decoy_hash());
-                false
-            }
-        };
+        let matches = password_matches(check.password.expose(), &check.hash) && !check.decoy;
         // The caller may have given up (request deadline); nothing to do then.
         let _ = check.answer.send(matches);
     }
@@ -211,7 +224,7 @@ mod tests {
     #[tokio::test]
     async fn a_full_queue_refuses_at_once() {
         let hash = hash_password("pw").unwrap();
-        let verifier = PasswordVerifier::new(1, 1);
+        let verifier = PasswordVerifier::new(1, 1).unwrap();
         let password = Secret::new("pw");
         let check = || verifier.verify(&password, Some(&hash));
         // join! polls each once in turn, so all six are offered before any answer.
@@ -244,11 +257,42 @@ mod tests {
         assert!(!password_matches("other", &older));
     }
 
+    #[test]
+    fn the_decoy_is_a_real_hash_at_oauthds_cost() {
+        let decoy = decoy_hash().unwrap();
+        let parsed = PasswordHash::new(&decoy).unwrap();
+        let params = Params::try_from(&parsed).unwrap();
+        assert_eq!(parsed.algorithm.as_str(), "argon2id");
+        assert_eq!(
+            (params.m_cost(), params.t_cost(), params.p_cost()),
+            (MEMORY_KIB, PASSES, LANES)
+        );
+        // Same shape as what hash_password stores today.
+        let real = hash_password("pw").unwrap();
+        assert_eq!(decoy.len(), real.len());
+    }
+
+    #[tokio::test]
+    async fn an_unknown_login_costs_an_argon2_check() {
+        let verifier = PasswordVerifier::new(1, 4).unwrap();
+        let password = Secret::new("guess");
+        let started = crate::clock::instant();
+        assert!(!verifier.verify(&password, None).await.unwrap());
+        let decoy_time = started.elapsed();
+        // A check of an empty or unparsable hash returns in microseconds; a real
+        // Argon2id check at 12 MiB and three passes takes milliseconds even
+        // optimised (this test crate builds argon2 with opt-level 3).
+        assert!(
+            decoy_time >= std::time::Duration::from_millis(2),
+            "{decoy_time:?}"
+        );
+    }
+
     #[tokio::test]
     async fn a_password_verifies_against_its_own_hash_only() {
         let hash = hash_password("correct horse").unwrap();
         assert!(hash.starts_with("$argon2id$"));
-        let verifier = PasswordVerifier::new(2, 8);
+        let verifier = PasswordVerifier::new(2, 8).unwrap();
         assert!(
             verifier
                 .verify(&Secret::new("correct horse"), Some(&hash))

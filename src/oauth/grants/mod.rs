@@ -1,5 +1,10 @@
 //! The token endpoint (RFC 6749 §3.2): authenticate the client, pick the grant,
 //! let the grant decide.
+//!
+//! A request reaches the core already typed: [`GrantRequest`] has one variant
+//! per grant, each with exactly the fields that grant needs, parsed once at the
+//! edge by [`GrantRequest::parse`]. Adding a grant takes one variant here and
+//! one file beside this one.
 
 mod client_credentials;
 mod password;
@@ -15,24 +20,118 @@ use crate::tokens::secret::Secret;
 
 pub use super::issuance::IssuedTokens;
 
-/// A token request as the form (or the RPC) carries it.
-#[derive(Debug, Clone, Default)]
+/// A token request: who asks, and for which grant.
+#[derive(Debug, Clone)]
 pub struct TokenRequest {
     /// Who is asking.
     pub client: ClientCredentials,
-    /// `grant_type`.
-    pub grant_type: String,
-    /// `scope`, if given.
-    pub scope: Option<String>,
-    /// `username`, for the password grant.
-    pub username: Option<String>,
-    /// `password`, for the password grant.
-    pub password: Option<Secret>,
-    /// `refresh_token`, for the refresh grant.
-    pub refresh_token: Option<Secret>,
+    /// The grant, or why its parameters could not make one.
+    pub grant: Result<GrantRequest, GrantParseError>,
     /// Where the request comes from, for the login throttle; `None` when the
     /// caller has no address (the password grant is then not throttled).
     pub origin: Option<LoginOrigin>,
+}
+
+/// One variant per grant, with what that grant needs and nothing else.
+#[derive(Debug, Clone)]
+pub enum GrantRequest {
+    /// RFC 6749 §4.4.
+    ClientCredentials {
+        /// `scope`, if given and not blank.
+        scope: Option<String>,
+    },
+    /// RFC 6749 §4.3.
+    Password {
+        /// `username`: the login name, email or phone number.
+        username: String,
+        /// `password`.
+        password: Secret,
+        /// `scope`, if given and not blank.
+        scope: Option<String>,
+    },
+    /// RFC 6749 §6.
+    RefreshToken {
+        /// `refresh_token`.
+        refresh_token: Secret,
+        /// `scope`, if given and not blank.
+        scope: Option<String>,
+    },
+}
+
+/// The parameters a token request carries, as the form or the RPC has them:
+/// absent and empty are the same (RFC 6749 §3.1).
+#[derive(Debug, Clone, Default)]
+pub struct GrantParameters {
+    /// `grant_type`.
+    pub grant_type: String,
+    /// `scope`.
+    pub scope: Option<String>,
+    /// `username`.
+    pub username: Option<String>,
+    /// `password`.
+    pub password: Option<String>,
+    /// `refresh_token`.
+    pub refresh_token: Option<String>,
+}
+
+/// Why the parameters make no grant request. When each is reported is part of
+/// the contract (see [`issue_token`]), so the core, not the edge, answers them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GrantParseError {
+    /// No `grant_type`: refused before anything else.
+    MissingGrantType,
+    /// A `grant_type` this server does not implement: refused once the client
+    /// has authenticated.
+    Unsupported(String),
+    /// A known grant without a parameter it needs: refused once the client has
+    /// authenticated and is known to be allowed the grant.
+    Incomplete(GrantType, OAuthError),
+}
+
+impl GrantRequest {
+    /// Types the parameters of a token request.
+    pub fn parse(parameters: GrantParameters) -> Result<Self, GrantParseError> {
+        let present = |value: Option<String>| value.filter(|text| !text.is_empty());
+        if parameters.grant_type.is_empty() {
+            return Err(GrantParseError::MissingGrantType);
+        }
+        let grant: GrantType = parameters
+            .grant_type
+            .parse()
+            .map_err(|_| GrantParseError::Unsupported(parameters.grant_type))?;
+        let incomplete = |error| GrantParseError::Incomplete(grant, error);
+        // A blank scope counts as omitted.
+        let scope = parameters.scope.filter(|text| !text.trim().is_empty());
+        Ok(match grant {
+            GrantType::ClientCredentials => Self::ClientCredentials { scope },
+            GrantType::Password => Self::Password {
+                username: present(parameters.username)
+                    .ok_or_else(|| incomplete(OAuthError::missing_username()))?,
+                // Unlike the others, an empty password is a password (a wrong
+                // one), as it always was over gRPC; the form drops empty values.
+                password: parameters
+                    .password
+                    .map(Secret::new)
+                    .ok_or_else(|| incomplete(OAuthError::missing_parameter("password")))?,
+                scope,
+            },
+            GrantType::RefreshToken => Self::RefreshToken {
+                refresh_token: present(parameters.refresh_token)
+                    .map(Secret::new)
+                    .ok_or_else(|| incomplete(OAuthError::missing_parameter("refresh_token")))?,
+                scope,
+            },
+        })
+    }
+
+    /// The grant type this request is for.
+    pub fn grant_type(&self) -> GrantType {
+        match self {
+            Self::ClientCredentials { .. } => GrantType::ClientCredentials,
+            Self::Password { .. } => GrantType::Password,
+            Self::RefreshToken { .. } => GrantType::RefreshToken,
+        }
+    }
 }
 
 /// Handles a token request for any grant.
@@ -40,52 +139,68 @@ pub struct TokenRequest {
 /// Order of checks: a request without `grant_type` is malformed before anything
 /// else; then the client must authenticate (RFC 6749 §3.2.1), so that an
 /// unauthenticated caller learns nothing about grants; then the grant type must be
-/// known and allowed for this client.
+/// known and allowed for this client; then the grant's own parameters are due.
 pub async fn issue_token<S: Stores>(
     core: &Core<S>,
     request: TokenRequest,
     now: UnixTime,
 ) -> Result<IssuedTokens, OAuthError> {
-    if request.grant_type.is_empty() {
+    if matches!(request.grant, Err(GrantParseError::MissingGrantType)) {
         return Err(OAuthError::missing_parameter("grant_type"));
     }
     if !core.store.database_available() {
         return Err(OAuthError::TemporarilyUnavailable);
     }
     let client = authenticate(&core.store, &request.client).await?;
-    let grant: GrantType = request
-        .grant_type
-        .parse()
-        .map_err(|_| OAuthError::unsupported_grant(&request.grant_type))?;
-    if !client.allows(grant) {
-        return Err(OAuthError::grant_not_allowed(grant.as_str()));
-    }
-    let scope = request.scope.as_deref();
+    let grant = match request.grant {
+        Ok(grant) if client.allows(grant.grant_type()) => grant,
+        Ok(grant) => return Err(OAuthError::grant_not_allowed(grant.grant_type().as_str())),
+        Err(GrantParseError::Incomplete(grant, _)) if !client.allows(grant) => {
+            return Err(OAuthError::grant_not_allowed(grant.as_str()));
+        }
+        Err(GrantParseError::Incomplete(_, error)) => return Err(error),
+        Err(GrantParseError::Unsupported(grant_type)) => {
+            return Err(OAuthError::unsupported_grant(&grant_type));
+        }
+        Err(GrantParseError::MissingGrantType) => {
+            return Err(OAuthError::missing_parameter("grant_type"));
+        }
+    };
     // The password and refresh grants wait on Argon2 or the database and keep
     // large states across those waits. Boxed, they stay out of this future, which
     // every request moves several times on its way through tonic.
     match grant {
-        GrantType::ClientCredentials => client_credentials::issue(core, &client, scope, now).await,
-        GrantType::Password => {
+        GrantRequest::ClientCredentials { scope } => {
+            client_credentials::issue(core, &client, scope.as_deref(), now).await
+        }
+        GrantRequest::Password {
+            username,
+            password,
+            scope,
+        } => {
+            let attempt = super::user_auth::LoginAttempt {
+                login: username,
+                password,
+                origin: request.origin,
+            };
             Box::pin(password::issue(
                 core,
                 &client,
-                password::Login {
-                    username: request.username,
-                    password: request.password,
-                    origin: request.origin,
-                },
-                scope,
+                attempt,
+                scope.as_deref(),
                 now,
             ))
             .await
         }
-        GrantType::RefreshToken => {
+        GrantRequest::RefreshToken {
+            refresh_token,
+            scope,
+        } => {
             Box::pin(refresh_token::issue(
                 core,
                 &client,
-                request.refresh_token,
-                scope,
+                &refresh_token,
+                scope.as_deref(),
                 now,
             ))
             .await

@@ -27,16 +27,11 @@ use crate::tokens::secret::{Secret, hash_secret};
 pub(super) async fn issue<S: Stores>(
     core: &Core<S>,
     client: &Client,
-    presented: Option<Secret>,
+    presented: &Secret,
     scope: Option<&str>,
     now: UnixTime,
 ) -> Result<IssuedTokens, OAuthError> {
-    let presented = presented
-        .filter(|token| !token.expose().is_empty())
-        .ok_or_else(|| OAuthError::missing_parameter("refresh_token"))?;
     let hash = hash_secret(presented.expose());
-    // A blank scope counts as omitted.
-    let scope = scope.filter(|text| !text.trim().is_empty());
     if scope.is_none()
         && let Some(issued) = exchange(core, client, &hash, now).await?
     {
@@ -46,19 +41,19 @@ pub(super) async fn issue<S: Stores>(
         .store
         .find_refresh(&hash)
         .await?
-        .ok_or_else(|| invalid("Refresh token is invalid"))?;
+        .ok_or_else(OAuthError::refresh_token_invalid)?;
     if record.client_id != client.id {
-        return Err(invalid("Refresh token was issued to another client"));
+        return Err(OAuthError::refresh_token_of_another_client());
     }
     if record.revoked {
-        return Err(invalid("Refresh token has been revoked"));
+        return Err(OAuthError::refresh_token_revoked());
     }
     if record.used_at.is_some() {
         core.store.revoke_family(&record.family_id, now).await?;
-        return Err(already_used());
+        return Err(OAuthError::refresh_token_already_used());
     }
     if record.expires_at <= now {
-        return Err(invalid("Refresh token has expired"));
+        return Err(OAuthError::refresh_token_expired());
     }
     let scope = narrowed_scope(&record, scope)?;
     check_owner(core, &record)?;
@@ -68,7 +63,7 @@ pub(super) async fn issue<S: Stores>(
     if !core.store.rotate_refresh(&hash, now, &next).await? {
         // Someone else used (or revoked) the token between our read and our write.
         core.store.revoke_family(&record.family_id, now).await?;
-        return Err(already_used());
+        return Err(OAuthError::refresh_token_already_used());
     }
     persist_access(core, &access).await?;
     Ok(IssuedTokens {
@@ -116,14 +111,6 @@ fn owner(record: &RefreshRecord) -> Option<Owner<'_>> {
         .as_deref()
         .zip(record.username.as_deref())
         .map(|(user_id, username)| Owner { user_id, username })
-}
-
-fn invalid(description: &'static str) -> OAuthError {
-    OAuthError::InvalidGrant(description.into())
-}
-
-fn already_used() -> OAuthError {
-    invalid("Refresh token has already been used")
 }
 
 /// The requested scope, within the original grant; the whole grant when omitted

@@ -1,0 +1,284 @@
+//! The one place that decides whether a presented credential is valid now, and
+//! whose it is. It does not know who is asking: introspection (RFC 7662) asks it
+//! for a resource server, and the request check of SPEC §9 will ask it for a
+//! proxy.
+//!
+//! A JWT is answered from memory: the signature against the key ring, then
+//! revocations and client and user status, all kept at most a second behind the
+//! database. Other tokens need one lookup. A store that does not answer, or a
+//! key ring that cannot be reloaded, is `temporarily_unavailable`, never
+//! "invalid": a caller must not drop a session because the database blinked.
+
+use super::Core;
+use super::error::OAuthError;
+use super::issuance::from_jwt_claims;
+use super::model::{AccessClaims, RefreshRecord, UnixTime};
+use super::scope::ScopeSet;
+use super::storage::Stores;
+use crate::tokens::jwt::{self, JwtRejection};
+use crate::tokens::opaque::looks_like_jwt;
+use crate::tokens::secret::hash_secret;
+
+/// The RFC 7662 `token_type_hint` value for refresh tokens.
+pub const REFRESH_TOKEN_HINT: &str = "refresh_token";
+
+/// Which kind of credential was presented.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CredentialType {
+    /// An access token, JWT or opaque.
+    AccessToken,
+    /// A refresh token.
+    RefreshToken,
+}
+
+/// A valid credential and who it stands for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ValidCredential {
+    /// What kind of credential it is.
+    pub kind: CredentialType,
+    /// The client it was issued to.
+    pub client_id: String,
+    /// The user's id, for tokens a user's login produced.
+    pub user_id: Option<String>,
+    /// The user's login name, beside `user_id`.
+    pub username: Option<String>,
+    /// The scope it carries.
+    pub scope: ScopeSet,
+    /// When it was issued.
+    pub issued_at: UnixTime,
+    /// When it starts being valid.
+    pub not_before: UnixTime,
+    /// When it stops being valid.
+    pub expires_at: UnixTime,
+    /// The token id; refresh tokens have none.
+    pub jti: Option<String>,
+    /// The issuer.
+    pub iss: String,
+    /// The audience; refresh tokens have none.
+    pub aud: Option<String>,
+}
+
+impl ValidCredential {
+    /// The subject: the user, or the client when no user is involved.
+    pub fn subject(&self) -> &str {
+        self.user_id.as_deref().unwrap_or(&self.client_id)
+    }
+}
+
+/// Why a credential is not valid. The caller decides how much of this to say:
+/// introspection says only `active: false` (RFC 7662 §2.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Invalid {
+    /// Not the shape of anything this server issues, or a JWT whose signature,
+    /// issuer or audience is not ours.
+    Malformed,
+    /// Well-formed, but nothing this server knows.
+    Unknown,
+    /// Past its expiry.
+    Expired,
+    /// Before its `nbf`.
+    NotYetValid,
+    /// Revoked, alone or with its family.
+    Revoked,
+    /// A refresh token that was already exchanged.
+    AlreadyUsed,
+    /// Its client is disabled or deleted.
+    ClientDisabled,
+    /// Its user is locked.
+    UserLocked,
+    /// Its user is disabled.
+    UserDisabled,
+}
+
+/// The verdict on a presented credential.
+pub type Validation = Result<ValidCredential, Invalid>;
+
+/// What a presented token turned out to be, before asking whether it is still
+/// good: the token revocation needs this much, and validity builds on it.
+#[derive(Debug, Clone)]
+pub(crate) enum Found {
+    /// An access token issued here: a verified JWT, or a stored opaque token.
+    Access(AccessClaims),
+    /// A stored refresh token.
+    Refresh(RefreshRecord),
+}
+
+/// Finds what `token` is. `hint` is RFC 7662's and RFC 7009's
+/// `token_type_hint`: a refresh-token hint looks among refresh tokens first,
+/// anything else among access tokens first; both are looked in either way.
+pub(crate) async fn find<S: Stores>(
+    core: &Core<S>,
+    token: &str,
+    hint: Option<&str>,
+) -> Result<Option<Found>, OAuthError> {
+    if looks_like_jwt(token) {
+        return Ok(verify_jwt(core, token).await?.map(Found::Access));
+    }
+    let hash = hash_secret(token);
+    let refresh_first = hint == Some(REFRESH_TOKEN_HINT);
+    if refresh_first && let Some(record) = core.store.find_refresh(&hash).await? {
+        return Ok(Some(Found::Refresh(record)));
+    }
+    if let Some(record) = core.store.find_opaque(&hash).await? {
+        let claims = record.claims;
+        return Ok(issued_here(core, &claims.iss, &claims.aud).then_some(Found::Access(claims)));
+    }
+    if !refresh_first && let Some(record) = core.store.find_refresh(&hash).await? {
+        return Ok(Some(Found::Refresh(record)));
+    }
+    Ok(None)
+}
+
+/// Whether `token` is valid at `now`, and whose it is.
+pub async fn validate<S: Stores>(
+    core: &Core<S>,
+    token: &str,
+    hint: Option<&str>,
+    now: UnixTime,
+) -> Result<Validation, OAuthError> {
+    let Some(found) = find(core, token, hint).await? else {
+        return Ok(Err(if looks_like_jwt(token) {
+            Invalid::Malformed
+        } else {
+            Invalid::Unknown
+        }));
+    };
+    match found {
+        Found::Access(claims) => access_validity(core, claims, now).await,
+        Found::Refresh(record) => refresh_validity(core, record, now).await,
+    }
+}
+
+/// Verifies a JWT's signature, then that this server issued it for its own
+/// audience. `None`: not one of ours. A `kid` this replica does not know yet may
+/// belong to a key another replica has just started using, so the key ring is
+/// reloaded once before the token is declared unknown; a reload that fails is
+/// `temporarily_unavailable`.
+pub(crate) async fn verify_jwt<S: Stores>(
+    core: &Core<S>,
+    token: &str,
+) -> Result<Option<AccessClaims>, OAuthError> {
+    let verified = match core.verified_jwts.verify(&core.store.key_ring(), token) {
+        Err(JwtRejection::UnknownKey) if jwt::key_id(token).is_ok() => {
+            let ring = core.store.reload_keys().await?;
+            core.verified_jwts.verify(&ring, token)
+        }
+        other => other,
+    };
+    let Ok(claims) = verified else {
+        return Ok(None);
+    };
+    // After the cache: it remembers only the signature's verdict, so the claims
+    // are checked on every call.
+    if !issued_here(core, &claims.iss, &claims.aud) {
+        return Ok(None);
+    }
+    Ok(from_jwt_claims(&claims))
+}
+
+/// RFC 9068 §4: the resource server "MUST validate that the `iss` claim exactly
+/// matches the issuer" and "that the `aud` claim contains a resource indicator
+/// value corresponding to an identifier the resource server expects for
+/// itself". Servers sharing a database share its signing keys, so a token
+/// signed with our key may still come from a server configured with another
+/// issuer or audience; that token is not ours to vouch for. Opaque tokens store
+/// both and are held to the same rule.
+fn issued_here<S>(core: &Core<S>, iss: &str, aud: &str) -> bool {
+    iss == core.policy.issuer && aud == core.policy.audience
+}
+
+/// SPEC §5: an access token is valid in its lifetime, unrevoked, while its
+/// client and user are still allowed.
+async fn access_validity<S: Stores>(
+    core: &Core<S>,
+    claims: AccessClaims,
+    now: UnixTime,
+) -> Result<Validation, OAuthError> {
+    if claims.exp <= now {
+        return Ok(Err(Invalid::Expired));
+    }
+    if claims.nbf > now {
+        return Ok(Err(Invalid::NotYetValid));
+    }
+    if core.store.is_revoked(&claims.jti) {
+        return Ok(Err(Invalid::Revoked));
+    }
+    if let Err(invalid) =
+        holders_allowed(core, &claims.client_id, claims.user_id.as_deref()).await?
+    {
+        return Ok(Err(invalid));
+    }
+    Ok(Ok(ValidCredential {
+        kind: CredentialType::AccessToken,
+        client_id: claims.client_id,
+        user_id: claims.user_id,
+        username: claims.username,
+        scope: claims.scope,
+        issued_at: claims.iat,
+        not_before: claims.nbf,
+        expires_at: claims.exp,
+        jti: Some(claims.jti),
+        iss: claims.iss,
+        aud: Some(claims.aud),
+    }))
+}
+
+/// A refresh token is valid while unused, unrevoked and unexpired, and while its
+/// client and user are still allowed.
+async fn refresh_validity<S: Stores>(
+    core: &Core<S>,
+    record: RefreshRecord,
+    now: UnixTime,
+) -> Result<Validation, OAuthError> {
+    if record.revoked {
+        return Ok(Err(Invalid::Revoked));
+    }
+    if record.used_at.is_some() {
+        return Ok(Err(Invalid::AlreadyUsed));
+    }
+    if record.expires_at <= now {
+        return Ok(Err(Invalid::Expired));
+    }
+    if let Err(invalid) =
+        holders_allowed(core, &record.client_id, record.user_id.as_deref()).await?
+    {
+        return Ok(Err(invalid));
+    }
+    Ok(Ok(ValidCredential {
+        kind: CredentialType::RefreshToken,
+        client_id: record.client_id,
+        user_id: record.user_id,
+        username: record.username,
+        scope: record.scope,
+        issued_at: record.issued_at,
+        not_before: record.issued_at,
+        expires_at: record.expires_at,
+        jti: None,
+        iss: core.policy.issuer.clone(),
+        aud: None,
+    }))
+}
+
+/// Whether the client (enabled, not deleted) and the user (neither locked nor
+/// disabled) a credential belongs to still allow it. The user's status comes
+/// from memory; the client from memory, or the database for one memory lacks.
+async fn holders_allowed<S: Stores>(
+    core: &Core<S>,
+    client_id: &str,
+    user_id: Option<&str>,
+) -> Result<Result<(), Invalid>, OAuthError> {
+    if let Some(user_id) = user_id {
+        let status = core.store.user_status(user_id);
+        if status.disabled {
+            return Ok(Err(Invalid::UserDisabled));
+        }
+        if status.locked {
+            return Ok(Err(Invalid::UserLocked));
+        }
+    }
+    let client = core.store.client(client_id).await?;
+    if !client.is_some_and(|client| client.enabled) {
+        return Ok(Err(Invalid::ClientDisabled));
+    }
+    Ok(Ok(()))
+}
