@@ -17,6 +17,10 @@ pub mod revocation_limit;
 pub mod revoke;
 pub mod scope;
 pub mod storage;
+#[cfg(test)]
+pub(crate) mod testing;
+#[cfg(test)]
+mod tests;
 pub mod user_auth;
 pub mod validate;
 
