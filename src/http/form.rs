@@ -6,6 +6,7 @@ use std::collections::HashMap;
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
+use axum::extract::{FromRequest, Request};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse as _, Response};
 use base64::Engine as _;
@@ -20,7 +21,7 @@ use crate::oauth::error::OAuthError;
 // The error is a finished response, built once on the error path; boxing it
 // would only add an allocation.
 #[allow(clippy::result_large_err)]
-pub(crate) fn read_form(
+fn read_form(
     headers: &HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<FormRequest, Response> {
@@ -56,12 +57,30 @@ pub(crate) fn body_too_large() -> Response {
 }
 
 /// A parsed form request.
+///
+/// # As extractor
+/// `FormRequest` reads the body (within the router's 64 KiB limit) and parses
+/// it; its rejection is the finished RFC 6749 §5.2 error response: 413 for a
+/// body over the limit, 400 (or 401 for unreadable Basic credentials)
+/// otherwise.
 #[derive(Debug, Default)]
 pub struct FormRequest {
     params: HashMap<String, String>,
     /// Whether the client tried HTTP Basic; a 401 then carries `WWW-Authenticate`.
     pub(crate) tried_basic: bool,
     basic: Option<(String, String)>,
+}
+
+impl<S: Send + Sync> FromRequest<S> for FormRequest {
+    type Rejection = Response;
+
+    async fn from_request(mut request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        // Taken, not cloned: the body extractor needs only the body and the
+        // limit the router put in the extensions.
+        let headers = std::mem::take(request.headers_mut());
+        let body = Bytes::from_request(request, state).await;
+        read_form(&headers, body)
+    }
 }
 
 /// A form request that could not be read, with whether Basic was tried.

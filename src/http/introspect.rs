@@ -1,21 +1,16 @@
 //! `POST /oauth/introspect` (RFC 7662): the form becomes an `Introspect` call.
 
 use axum::Json;
-use axum::body::Bytes;
 use axum::extract::State;
-use axum::extract::rejection::BytesRejection;
-use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
-use super::error::{HttpError, Outcome, no_store};
-use super::form::read_form;
-use super::metrics::RequestInfo;
+use super::error::no_store;
+use super::form::FormRequest;
 use super::routes::HttpState;
-use super::token::in_process;
+use super::shim::{call_and_render, in_process};
 use crate::grpc::pb;
 use crate::grpc::pb::token_service_server::TokenService as _;
-use crate::grpc::status::from_status;
 
 /// RFC 7662 §2.2. An inactive token serialises as exactly `{"active":false}`.
 #[derive(Serialize)]
@@ -64,42 +59,23 @@ impl From<pb::IntrospectResponse> for IntrospectBody {
     }
 }
 
-pub(crate) async fn introspect(
-    State(state): State<HttpState>,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-) -> Response {
-    let form = match read_form(&headers, body) {
-        Ok(form) => form,
-        Err(response) => return response,
-    };
-    let credentials = form.client_credentials();
-    let info = RequestInfo::new(None, &credentials);
-    let result = async {
-        let request = pb::IntrospectRequest {
-            client: Some(credentials?),
-            token: form.take("token").unwrap_or_default(),
-            token_type_hint: form.take("token_type_hint"),
-        };
-        let answer = state.service.introspect(in_process(request)).await;
-        answer
-            .map(tonic::Response::into_inner)
-            .map_err(|status| from_status(&status))
-    }
-    .await;
-    let mut response = match result {
-        Ok(answer) => {
+pub(crate) async fn introspect(State(state): State<HttpState>, form: FormRequest) -> Response {
+    call_and_render(
+        &form,
+        None,
+        |client| {
+            let request = pb::IntrospectRequest {
+                client: Some(client),
+                token: form.take("token").unwrap_or_default(),
+                token_type_hint: form.take("token_type_hint"),
+            };
+            state.service.introspect(in_process(request))
+        },
+        |answer| {
             let mut response = Json(IntrospectBody::from(answer)).into_response();
             no_store(&mut response);
-            response.extensions_mut().insert(Outcome("success"));
             response
-        }
-        Err(error) => HttpError {
-            error,
-            tried_basic: form.tried_basic,
-        }
-        .into_response(),
-    };
-    response.extensions_mut().insert(info);
-    response
+        },
+    )
+    .await
 }

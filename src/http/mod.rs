@@ -10,6 +10,7 @@ mod metrics;
 mod probes;
 mod revoke;
 mod routes;
+mod shim;
 mod token;
 mod well_known;
 
