@@ -17,7 +17,7 @@ use crate::grpc::health::follow_database;
 use crate::grpc::limits::{self as message_limits, REFLECTION_MAX_MESSAGE_BYTES};
 use crate::grpc::pb;
 use crate::grpc::token_service::TokenServiceImpl;
-use crate::http::Metrics;
+use crate::http::{Metrics, ShimSettings};
 use crate::oauth::Core;
 use crate::oauth::login_throttle::LoginThrottle;
 use crate::oauth::revocation_limit::RevocationLimit;
@@ -114,7 +114,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let http = crate::http::serve(
         http_listener,
         http_slots.clone(),
-        crate::http::router(service, store, metrics, &config),
+        crate::http::router(service, metrics, ShimSettings::from_config(&config)),
         limits,
         stopped(stop_rx.clone()),
     );

@@ -56,6 +56,11 @@ impl<S> TokenServiceImpl<S> {
         self
     }
 
+    /// The core this service runs on.
+    pub(crate) fn core(&self) -> &Core<S> {
+        &self.core
+    }
+
     /// The proxies whose `X-Forwarded-For` is believed; the shim resolves its
     /// clients' addresses with the same list.
     pub fn trusted_proxies(&self) -> &TrustedProxies {

@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use super::error::no_store;
 use super::form::FormRequest;
-use super::routes::HttpState;
+use super::routes::{HttpState, ShimStore};
 use super::shim::{call_and_render, in_process};
 use crate::grpc::pb;
 use crate::grpc::pb::token_service_server::TokenService as _;
@@ -59,7 +59,10 @@ impl From<pb::IntrospectResponse> for IntrospectBody {
     }
 }
 
-pub(crate) async fn introspect(State(state): State<HttpState>, form: FormRequest) -> Response {
+pub(crate) async fn introspect<S: ShimStore>(
+    State(state): State<HttpState<S>>,
+    form: FormRequest,
+) -> Response {
     call_and_render(
         &form,
         None,

@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Response};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 use super::error::Outcome;
-use super::routes::HttpState;
+use super::routes::{HttpState, ShimStore};
 use crate::clock;
 use crate::grpc::pb;
 use crate::oauth::echo::UnverifiedClientId;
@@ -159,11 +159,13 @@ pub(crate) async fn observe(request: Request, next: Next) -> Response {
     response
 }
 
-pub(crate) async fn render(State(state): State<HttpState>) -> Response {
-    let pool = state.store.pool_stats();
-    metrics::gauge!("oauthd_db_pool_connections").set(f64::from(pool.size));
-    metrics::gauge!("oauthd_db_pool_idle_connections").set(pool.idle as f64);
-    metrics::gauge!("oauthd_db_available").set(if pool.available { 1.0 } else { 0.0 });
+pub(crate) async fn render<S: ShimStore>(State(state): State<HttpState<S>>) -> Response {
+    if let Some(pool) = state.store().pool_stats() {
+        metrics::gauge!("oauthd_db_pool_connections").set(f64::from(pool.size));
+        metrics::gauge!("oauthd_db_pool_idle_connections").set(pool.idle as f64);
+    }
+    let available = state.store().database_available();
+    metrics::gauge!("oauthd_db_available").set(if available { 1.0 } else { 0.0 });
     let mut response = state.metrics.handle.render().into_response();
     response.headers_mut().insert(
         header::CONTENT_TYPE,

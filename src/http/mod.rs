@@ -14,10 +14,13 @@ mod shim;
 mod token;
 mod well_known;
 
+#[cfg(test)]
+mod tests;
+
 pub use form::FormRequest;
 pub(crate) use listener::serve;
 pub(crate) use metrics::Metrics;
-pub(crate) use routes::router;
+pub(crate) use routes::{ShimSettings, router};
 
 /// The largest request body read (SPEC §4); anything longer gets 413.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;

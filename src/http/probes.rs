@@ -5,15 +5,16 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 
-use super::routes::HttpState;
-use crate::oauth::storage::Availability as _;
+use super::routes::{HttpState, ShimStore};
 
 pub(crate) async fn healthz() -> &'static str {
     "ok"
 }
 
-pub(crate) async fn readyz(State(state): State<HttpState>) -> (StatusCode, &'static str) {
-    if state.store.database_available() {
+pub(crate) async fn readyz<S: ShimStore>(
+    State(state): State<HttpState<S>>,
+) -> (StatusCode, &'static str) {
+    if state.store().database_available() {
         (StatusCode::OK, "ready")
     } else {
         (StatusCode::SERVICE_UNAVAILABLE, "database unavailable")

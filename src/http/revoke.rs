@@ -6,12 +6,15 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
 use super::form::FormRequest;
-use super::routes::HttpState;
+use super::routes::{HttpState, ShimStore};
 use super::shim::{call_and_render, in_process};
 use crate::grpc::pb;
 use crate::grpc::pb::token_service_server::TokenService as _;
 
-pub(crate) async fn revoke(State(state): State<HttpState>, form: FormRequest) -> Response {
+pub(crate) async fn revoke<S: ShimStore>(
+    State(state): State<HttpState<S>>,
+    form: FormRequest,
+) -> Response {
     call_and_render(
         &form,
         None,

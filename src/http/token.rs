@@ -11,7 +11,7 @@ use serde::Serialize;
 
 use super::error::no_store;
 use super::form::FormRequest;
-use super::routes::HttpState;
+use super::routes::{HttpState, ShimStore};
 use super::shim::{call_and_render, in_process};
 use crate::grpc::pb;
 use crate::grpc::pb::token_service_server::TokenService as _;
@@ -28,8 +28,8 @@ struct TokenBody {
     scope: String,
 }
 
-pub(crate) async fn token(
-    State(state): State<HttpState>,
+pub(crate) async fn token<S: ShimStore>(
+    State(state): State<HttpState<S>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     form: FormRequest,

@@ -159,6 +159,17 @@ pub trait KeyStore: Send + Sync {
     fn reload_keys(&self) -> impl Future<Output = Result<Arc<KeyRing>, StoreError>> + Send;
 }
 
+/// What the discovery documents (RFC 8414 metadata, the JWKS) say about the
+/// registered clients, from memory.
+pub trait ClientCatalog: Send + Sync {
+    /// Every scope some enabled client may request, sorted, without repeats.
+    fn known_scopes(&self) -> Vec<String>;
+
+    /// The longest access-token lifetime any client has, at least `default`:
+    /// how long a retired signing key must stay published.
+    fn longest_access_token_ttl(&self, default: i64) -> i64;
+}
+
 /// Everything the core needs, in one bound.
 pub trait Stores:
     Availability + ClientStore + UserStore + RefreshTokenStore + AccessTokenStore + KeyStore + 'static

@@ -418,3 +418,26 @@ impl MemoryStore {
             .unwrap_or_else(|| panic!("no client {client_id}"))
     }
 }
+
+impl super::storage::ClientCatalog for MemoryStore {
+    fn known_scopes(&self) -> Vec<String> {
+        let mut scopes: Vec<String> = self
+            .state()
+            .clients
+            .values()
+            .filter(|client| client.enabled)
+            .flat_map(|client| client.scopes.iter().map(str::to_owned).collect::<Vec<_>>())
+            .collect();
+        scopes.sort_unstable();
+        scopes.dedup();
+        scopes
+    }
+
+    fn longest_access_token_ttl(&self, default: i64) -> i64 {
+        self.state()
+            .clients
+            .values()
+            .filter_map(|client| client.access_token_ttl)
+            .fold(default, i64::max)
+    }
+}

@@ -13,7 +13,7 @@ use super::entities::client;
 use super::{SeaStore, classify};
 use crate::oauth::model::{Client, GrantType, UnixTime};
 use crate::oauth::scope::ScopeSet;
-use crate::oauth::storage::{ClientStore, StoreError};
+use crate::oauth::storage::{ClientCatalog, ClientStore, StoreError};
 use crate::tokens::secret::{hash_secret, new_id, new_secret};
 
 /// What `client create` asks for.
@@ -95,30 +95,6 @@ impl ClientStore for SeaStore {
 }
 
 impl SeaStore {
-    /// Every scope some enabled client may request, sorted; for discovery.
-    pub fn known_scopes(&self) -> Vec<String> {
-        let mut scopes: Vec<String> = self
-            .memory()
-            .clients()
-            .values()
-            .filter(|client| client.enabled)
-            .flat_map(|client| client.scopes.iter().map(str::to_owned).collect::<Vec<_>>())
-            .collect();
-        scopes.sort_unstable();
-        scopes.dedup();
-        scopes
-    }
-
-    /// The longest access-token lifetime any client has, at least `default`: how
-    /// long a retired signing key must stay published.
-    pub fn longest_access_token_ttl(&self, default: i64) -> i64 {
-        self.memory()
-            .clients()
-            .values()
-            .filter_map(|client| client.access_token_ttl)
-            .fold(default, i64::max)
-    }
-
     /// Registers a client with a generated id and, unless public, a generated
     /// secret that is returned once and stored only as a hash.
     pub async fn create_client(
@@ -233,5 +209,31 @@ impl SeaStore {
         bump(&txn, ChangeKind::Clients).await?;
         txn.commit().await.map_err(classify)?;
         Ok(true)
+    }
+}
+
+impl ClientCatalog for SeaStore {
+    /// Every scope some enabled client may request, sorted; for discovery.
+    fn known_scopes(&self) -> Vec<String> {
+        let mut scopes: Vec<String> = self
+            .memory()
+            .clients()
+            .values()
+            .filter(|client| client.enabled)
+            .flat_map(|client| client.scopes.iter().map(str::to_owned).collect::<Vec<_>>())
+            .collect();
+        scopes.sort_unstable();
+        scopes.dedup();
+        scopes
+    }
+
+    /// The longest access-token lifetime any client has, at least `default`: how
+    /// long a retired signing key must stay published.
+    fn longest_access_token_ttl(&self, default: i64) -> i64 {
+        self.memory()
+            .clients()
+            .values()
+            .filter_map(|client| client.access_token_ttl)
+            .fold(default, i64::max)
     }
 }
