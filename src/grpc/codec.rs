@@ -20,7 +20,7 @@ use crate::oauth::error::OAuthError;
 
 /// [`ProstCodec`] with decode failures mapped to `INVALID_ARGUMENT`.
 #[derive(Debug, Clone)]
-pub struct OauthdCodec<T, U>(ProstCodec<T, U>);
+pub(crate) struct OauthdCodec<T, U>(ProstCodec<T, U>);
 
 impl<T, U> Default for OauthdCodec<T, U> {
     fn default() -> Self {
@@ -50,7 +50,7 @@ where
 /// tonic-prost's decoder, whose failures say only that the message could not
 /// be decoded.
 #[derive(Debug, Clone)]
-pub struct RequestDecoder<U>(ProstDecoder<U>);
+pub(crate) struct RequestDecoder<U>(ProstDecoder<U>);
 
 impl<U: prost::Message + Default> Decoder for RequestDecoder<U> {
     type Item = U;

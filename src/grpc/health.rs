@@ -6,15 +6,18 @@ use tonic_health::ServingStatus;
 use tonic_health::server::HealthReporter;
 
 /// The service names whose status follows the database.
-pub const HEALTH_SERVICES: [&str; 2] = ["", "oauthd.v1.TokenService"];
+pub(crate) const HEALTH_SERVICES: [&str; 2] = ["", "oauthd.v1.TokenService"];
 
 /// A service name that is SERVING for as long as the process serves, for
 /// liveness probes: a database outage must make pods unready, never get them
 /// restarted.
-pub const LIVENESS_SERVICE: &str = "liveness";
+pub(crate) const LIVENESS_SERVICE: &str = "liveness";
 
 /// Mirrors `available` onto the health reporter until the sender is dropped.
-pub async fn follow_database(reporter: HealthReporter, mut available: watch::Receiver<bool>) {
+pub(crate) async fn follow_database(
+    reporter: HealthReporter,
+    mut available: watch::Receiver<bool>,
+) {
     reporter
         .set_service_status(LIVENESS_SERVICE, ServingStatus::Serving)
         .await;

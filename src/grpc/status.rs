@@ -11,10 +11,10 @@ use tonic_types::{ErrorDetails, StatusExt as _};
 use crate::oauth::error::OAuthError;
 
 /// `ErrorInfo.domain` of every oauthd error.
-pub const ERROR_DOMAIN: &str = "oauthd";
+pub(crate) const ERROR_DOMAIN: &str = "oauthd";
 
 /// The gRPC code for an OAuth error (SPEC §6).
-pub fn grpc_code(err: &OAuthError) -> Code {
+pub(crate) fn grpc_code(err: &OAuthError) -> Code {
     match err {
         OAuthError::InvalidClient => Code::Unauthenticated,
         OAuthError::UnauthorizedClient(_) => Code::PermissionDenied,
@@ -29,7 +29,7 @@ pub fn grpc_code(err: &OAuthError) -> Code {
 
 /// The status for an error. An internal cause is not included. A throttled
 /// login also carries `google.rpc.RetryInfo` with the delay.
-pub fn to_status(err: &OAuthError) -> Status {
+pub(crate) fn to_status(err: &OAuthError) -> Status {
     let mut details = ErrorDetails::with_error_info(err.code(), ERROR_DOMAIN, HashMap::new());
     if let OAuthError::Throttled { retry_after_secs } = err {
         details.set_retry_info(Some(Duration::from_secs(*retry_after_secs)));
@@ -40,7 +40,7 @@ pub fn to_status(err: &OAuthError) -> Status {
 /// The error a status stands for; the HTTP shim uses it to answer in RFC 6749's
 /// terms. A status without oauthd's `ErrorInfo` (from tonic itself, say) maps by
 /// its code.
-pub fn from_status(status: &Status) -> OAuthError {
+pub(crate) fn from_status(status: &Status) -> OAuthError {
     match status.get_details_error_info() {
         Some(info) if info.domain == ERROR_DOMAIN => {
             match OAuthError::from_parts(&info.reason, status.message()) {

@@ -27,22 +27,22 @@ use crate::tokens::secret::Secret;
 
 /// Marks a request the HTTP shim makes in-process; the shim logs those itself.
 #[derive(Debug, Clone, Copy)]
-pub struct FromHttpShim;
+pub(crate) struct FromHttpShim;
 
 /// The client's address as the HTTP shim resolved it (peer, or `X-Forwarded-For`
 /// from a trusted proxy), for the requests it makes in-process.
 #[derive(Debug, Clone, Copy)]
-pub struct ClientAddress(pub IpAddr);
+pub(crate) struct ClientAddress(pub IpAddr);
 
 /// The service: the core in an `Arc`, shared by the gRPC server and the shim.
-pub struct TokenServiceImpl<S> {
+pub(crate) struct TokenServiceImpl<S> {
     core: Arc<Core<S>>,
     trusted_proxies: TrustedProxies,
 }
 
 impl<S> TokenServiceImpl<S> {
     /// Serves `core`, trusting no proxy.
-    pub fn new(core: Arc<Core<S>>) -> Self {
+    pub(crate) fn new(core: Arc<Core<S>>) -> Self {
         Self {
             core,
             trusted_proxies: TrustedProxies::default(),
@@ -51,7 +51,7 @@ impl<S> TokenServiceImpl<S> {
 
     /// Believes `x-forwarded-for` from these peers (`--trusted-proxies`).
     #[must_use]
-    pub fn with_trusted_proxies(mut self, proxies: TrustedProxies) -> Self {
+    pub(crate) fn with_trusted_proxies(mut self, proxies: TrustedProxies) -> Self {
         self.trusted_proxies = proxies;
         self
     }
@@ -63,7 +63,7 @@ impl<S> TokenServiceImpl<S> {
 
     /// The proxies whose `X-Forwarded-For` is believed; the shim resolves its
     /// clients' addresses with the same list.
-    pub fn trusted_proxies(&self) -> &TrustedProxies {
+    pub(crate) fn trusted_proxies(&self) -> &TrustedProxies {
         &self.trusted_proxies
     }
 
@@ -134,7 +134,7 @@ fn introspect_response(answer: Introspection) -> pb::IntrospectResponse {
 /// partition does not even reset connections) would otherwise hold requests
 /// forever; past the deadline the caller is told to retry later, and work queued
 /// behind a burst of password checks is shed the same way.
-pub const REQUEST_DEADLINE: Duration = Duration::from_secs(2);
+pub(crate) const REQUEST_DEADLINE: Duration = Duration::from_secs(2);
 
 async fn within_deadline<T>(
     call: impl Future<Output = Result<T, OAuthError>>,

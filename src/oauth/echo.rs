@@ -12,7 +12,7 @@ use std::fmt::{self, Write as _};
 /// The most characters of a request value an error description quotes: room
 /// for the longest ordinary values, such as extension grant URIs (RFC 8693's
 /// `urn:ietf:params:oauth:grant-type:token-exchange`, 47) and URL-shaped scopes.
-pub const QUOTE_MAX_CHARS: usize = 64;
+pub(crate) const QUOTE_MAX_CHARS: usize = 64;
 
 /// What follows a quotation that was cut. Plain ASCII: `…` is outside RFC 6749's
 /// `error_description` alphabet.
@@ -25,7 +25,7 @@ const CUT: &str = "...";
 /// `?`. A short printable value is quoted as it is, so ordinary descriptions
 /// read word for word as before.
 #[derive(Debug, Clone, Copy)]
-pub struct Quoted<'a>(pub &'a str);
+pub(crate) struct Quoted<'a>(pub &'a str);
 
 impl fmt::Display for Quoted<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -54,7 +54,7 @@ fn in_description_alphabet(b: u8) -> bool {
 }
 
 /// The most bytes of an unauthenticated client id a log line shows.
-pub const LOGGED_PREFIX_MAX: usize = 8;
+pub(crate) const LOGGED_PREFIX_MAX: usize = 8;
 
 /// A `client_id` that has not authenticated, as the log shows it: at most
 /// [`LOGGED_PREFIX_MAX`] bytes and at most half of the value, so that no value
@@ -63,7 +63,7 @@ pub const LOGGED_PREFIX_MAX: usize = 8;
 /// an operator is looking at (ids are 32 hex digits), too little to give away a
 /// secret pasted into the field. Built without allocating.
 #[derive(Debug, Clone, Copy)]
-pub struct UnverifiedClientId {
+pub(crate) struct UnverifiedClientId {
     shown: [u8; LOGGED_PREFIX_MAX],
     len: u8,
     empty: bool,
@@ -71,7 +71,7 @@ pub struct UnverifiedClientId {
 
 impl UnverifiedClientId {
     /// The bounded form of `client_id`.
-    pub fn new(client_id: &str) -> Self {
+    pub(crate) fn new(client_id: &str) -> Self {
         let mut shown = [b'?'; LOGGED_PREFIX_MAX];
         let len = LOGGED_PREFIX_MAX.min(client_id.len() / 2);
         for (slot, &b) in shown.iter_mut().zip(&client_id.as_bytes()[..len]) {

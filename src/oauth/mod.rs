@@ -4,9 +4,9 @@
 //! or files. The core reads and writes through the traits of [`storage`] and
 //! takes the current time as a parameter.
 
-pub mod client_address;
+pub(crate) mod client_address;
 pub mod client_auth;
-pub mod echo;
+pub(crate) mod echo;
 pub mod error;
 pub mod grants;
 pub mod introspect;
@@ -21,8 +21,8 @@ pub mod storage;
 pub(crate) mod testing;
 #[cfg(test)]
 mod tests;
-pub mod user_auth;
-pub mod validate;
+pub(crate) mod user_auth;
+pub(crate) mod validate;
 
 /// For `crate::fuzzing` only: how introspection reads verified JWT claims.
 #[cfg(feature = "fuzzing")]

@@ -24,7 +24,7 @@ use crate::tokens::secret::Secret;
 /// A login attempt: who the person says they are, their password, and where
 /// the attempt comes from (for the address throttle; `None` is not throttled).
 #[derive(Debug, Clone)]
-pub struct LoginAttempt {
+pub(crate) struct LoginAttempt {
     /// The login name, email or phone number (SPEC §4).
     pub login: String,
     /// The password as presented.
@@ -41,7 +41,7 @@ pub struct LoginAttempt {
 /// 3. `User is disabled`, `User is locked`, `Password has expired`.
 ///
 /// A success clears the user's count of failed logins.
-pub async fn authenticate_user<S: UserStore>(
+pub(crate) async fn authenticate_user<S: UserStore>(
     core: &Core<S>,
     attempt: &LoginAttempt,
 ) -> Result<User, OAuthError> {

@@ -20,7 +20,7 @@ use crate::tokens::opaque::looks_like_jwt;
 use crate::tokens::secret::hash_secret;
 
 /// The RFC 7662 `token_type_hint` value for refresh tokens.
-pub const REFRESH_TOKEN_HINT: &str = "refresh_token";
+pub(crate) const REFRESH_TOKEN_HINT: &str = "refresh_token";
 
 /// Which kind of credential was presented.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,7 +68,7 @@ impl ValidCredential {
 /// Why a credential is not valid. The caller decides how much of this to say:
 /// introspection says only `active: false` (RFC 7662 §2.2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Invalid {
+pub(crate) enum Invalid {
     /// Not the shape of anything this server issues, or a JWT whose signature,
     /// issuer or audience is not ours.
     Malformed,
@@ -91,7 +91,7 @@ pub enum Invalid {
 }
 
 /// The verdict on a presented credential.
-pub type Validation = Result<ValidCredential, Invalid>;
+pub(crate) type Validation = Result<ValidCredential, Invalid>;
 
 /// What a presented token turned out to be, before asking whether it is still
 /// good: the token revocation needs this much, and validity builds on it.
@@ -130,7 +130,7 @@ pub(crate) async fn find<S: Stores>(
 }
 
 /// Whether `token` is valid at `now`, and whose it is.
-pub async fn validate<S: Stores>(
+pub(crate) async fn validate<S: Stores>(
     core: &Core<S>,
     token: &str,
     hint: Option<&str>,

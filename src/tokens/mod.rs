@@ -4,7 +4,7 @@
 
 pub mod jwt;
 pub mod keys;
-pub mod master_key;
+pub(crate) mod master_key;
 pub mod opaque;
 pub mod password;
 pub mod secret;
