@@ -94,3 +94,30 @@ async fn a_scope_the_client_may_not_have_costs_no_password_check() {
     assert_eq!(described(refused).0, "invalid_scope");
     assert_eq!(core.store.user(&ann.id).unwrap().failed_logins, 0);
 }
+
+#[tokio::test]
+async fn an_address_that_keeps_failing_is_throttled_before_any_password_check() {
+    let mut core = jwt_core();
+    core.login_throttle = crate::oauth::login_throttle::LoginThrottle::new(
+        crate::oauth::login_throttle::ThrottlePolicy::default(),
+    );
+    let client = confidential(&core, "web");
+    let ann = user(&core, "ann");
+    let origin = crate::oauth::login_throttle::LoginOrigin {
+        address: "203.0.113.7".parse().unwrap(),
+        at: crate::clock::instant(),
+    };
+    let attempt = |password: &str| TokenRequest {
+        client: client.clone(),
+        grant: Ok(password_grant("ann", password)),
+        origin: Some(origin),
+    };
+    let first = issue_token(&core, attempt("wrong"), T0).await.unwrap_err();
+    assert_eq!(first.description(), "Bad credentials");
+    // The backoff after the first failure refuses the next attempt at once,
+    // even with the right password, and counts nothing against the account.
+    let second = issue_token(&core, attempt(PASSWORD), T0).await.unwrap_err();
+    assert!(matches!(second, OAuthError::Throttled { .. }), "{second:?}");
+    assert_eq!(second.code(), "temporarily_unavailable");
+    assert_eq!(core.store.user(&ann.id).unwrap().failed_logins, 1);
+}

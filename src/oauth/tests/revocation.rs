@@ -103,3 +103,31 @@ async fn revocation_needs_an_authenticated_client_and_a_token() {
     let err = revoke(&core, &client, "", None, T0).await.unwrap_err();
     assert_eq!(err.description(), "Missing required parameter: token");
 }
+
+#[tokio::test]
+async fn a_client_past_its_revocation_bound_is_told_to_retry() {
+    let mut core = jwt_core();
+    core.revocation_limit = crate::oauth::revocation_limit::RevocationLimit::new(2);
+    let client = confidential(&core, "svc");
+    let mut refused = 0;
+    for _ in 0..4 {
+        let issued = token(&core, &client, client_credentials_grant(None), T0)
+            .await
+            .unwrap();
+        match revoke(&core, &client, &issued.access_token, None, T0).await {
+            Ok(()) => {}
+            Err(err) => {
+                assert_eq!(err.code(), "temporarily_unavailable");
+                refused += 1;
+            }
+        }
+    }
+    assert_eq!(refused, 2);
+    // The next second brings a fresh allowance.
+    let issued = token(&core, &client, client_credentials_grant(None), T0 + 1)
+        .await
+        .unwrap();
+    revoke(&core, &client, &issued.access_token, None, T0 + 1)
+        .await
+        .unwrap();
+}
