@@ -95,3 +95,55 @@ fn nothing_but_the_server_depends_on_the_http_shim() {
         );
     }
 }
+
+/// Files under `src/` (as `src/...` paths) whose code contains `needle`.
+fn files_using(needle: &str) -> Vec<String> {
+    rust_files(&root().join("src"))
+        .into_iter()
+        .filter(|file| code_lines(file).contains(needle))
+        .map(|file| {
+            file.strip_prefix(root())
+                .unwrap()
+                .to_string_lossy()
+                .into_owned()
+        })
+        .collect()
+}
+
+/// Where a storage method may be called, beside its definition (the trait in
+/// `oauth/storage.rs`), its implementations (`src/store/`, the in-memory
+/// `oauth/testing.rs`) and the core's tests.
+fn beside_the_storage(path: &str) -> bool {
+    path == "src/oauth/storage.rs"
+        || path == "src/oauth/testing.rs"
+        || path.starts_with("src/store/")
+        || path.starts_with("src/oauth/tests/")
+}
+
+#[test]
+fn only_the_validator_decides_that_an_access_token_is_valid() {
+    // A JWT's signature and an opaque token's record are read in one place;
+    // everyone else (introspection, revocation, the request check) asks it.
+    for needle in ["verify_jwt(", ".find_opaque("] {
+        let users = files_using(needle);
+        assert!(users.contains(&"src/oauth/validate.rs".to_owned()), "{users:?}");
+        for path in users {
+            assert!(
+                path == "src/oauth/validate.rs" || beside_the_storage(&path),
+                "{path} calls {needle} instead of asking oauth/validate.rs"
+            );
+        }
+    }
+}
+
+#[test]
+fn grant_requests_are_typed_once_at_the_edge() {
+    let users = files_using("GrantRequest::parse(");
+    assert!(!users.is_empty());
+    for path in users {
+        assert!(
+            path.starts_with("src/grpc/") || path.starts_with("src/oauth/tests/"),
+            "{path} parses grant parameters; the gRPC edge does that once"
+        );
+    }
+}
