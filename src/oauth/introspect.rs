@@ -9,9 +9,9 @@ use super::client_auth::{ClientCredentials, authenticate_confidential};
 use super::error::OAuthError;
 use super::issuance::from_jwt_claims;
 use super::model::{AccessClaims, RefreshRecord, UnixTime};
+use super::presented::looks_like_jwt;
 use super::storage::Stores;
 use crate::tokens::jwt::{self, JwtRejection};
-use crate::tokens::opaque::looks_like_jwt;
 use crate::tokens::secret::hash_secret;
 
 /// RFC 7662 §2.2 `token_type` of access tokens.

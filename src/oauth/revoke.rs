@@ -5,8 +5,8 @@ use super::client_auth::{ClientCredentials, authenticate};
 use super::error::OAuthError;
 use super::introspect::{REFRESH_TOKEN, issued_here, verify_jwt};
 use super::model::UnixTime;
+use super::presented::looks_like_jwt;
 use super::storage::{StoreError, Stores};
-use crate::tokens::opaque::looks_like_jwt;
 use crate::tokens::secret::hash_secret;
 
 /// Revokes `token` for the authenticated caller.
