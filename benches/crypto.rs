@@ -7,10 +7,11 @@
 use std::hint::black_box;
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
+use oauthd::tokens::credential::{CredentialKind, mint};
 use oauthd::tokens::jwt::{self, JwtClaims};
 use oauthd::tokens::keys::{KeyRing, SigningAlg, generate};
 use oauthd::tokens::password::{hash_password, password_matches};
-use oauthd::tokens::secret::{hash_secret, new_secret, secret_matches};
+use oauthd::tokens::secret::{hash_secret, secret_matches};
 
 const ALGORITHMS: [SigningAlg; 4] = [
     SigningAlg::Es256,
@@ -52,7 +53,7 @@ fn jwt_sign_and_verify(c: &mut Criterion) {
 }
 
 fn client_secret_verification(c: &mut Criterion) {
-    let secret = new_secret();
+    let secret = mint(CredentialKind::ClientSecret);
     let stored = hash_secret(&secret);
     c.bench_function("client_secret/verify", |b| {
         b.iter(|| secret_matches(black_box(&secret), &stored))

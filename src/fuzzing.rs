@@ -20,3 +20,10 @@ pub fn introspection_claims(
 ) -> Option<crate::oauth::model::AccessClaims> {
     crate::oauth::from_jwt_claims(claims)
 }
+
+/// A credential of `kind` with a chosen body instead of a random one
+/// (`tokens::credential`'s `assemble`), so that a target's credentials come
+/// from its input and a finding replays.
+pub fn assemble_credential(kind: crate::tokens::credential::CredentialKind, body: &str) -> String {
+    crate::tokens::credential::assemble(kind, body)
+}

@@ -126,7 +126,10 @@ fn only_the_validator_decides_that_an_access_token_is_valid() {
     // everyone else (introspection, revocation, the request check) asks it.
     for needle in ["verify_jwt(", ".find_opaque("] {
         let users = files_using(needle);
-        assert!(users.contains(&"src/oauth/validate.rs".to_owned()), "{users:?}");
+        assert!(
+            users.contains(&"src/oauth/validate.rs".to_owned()),
+            "{users:?}"
+        );
         for path in users {
             assert!(
                 path == "src/oauth/validate.rs" || beside_the_storage(&path),
@@ -146,4 +149,48 @@ fn grant_requests_are_typed_once_at_the_edge() {
             "{path} parses grant parameters; the gRPC edge does that once"
         );
     }
+}
+
+/// The code of a file before its unit tests (a trailing `#[cfg(test)] mod`),
+/// or nothing for a file that is all tests.
+fn production_code(file: &Path) -> String {
+    let relative = file.strip_prefix(root()).unwrap().to_string_lossy();
+    if relative.ends_with("/tests.rs") || relative.contains("/tests/") {
+        return String::new();
+    }
+    let code = code_lines(file);
+    match code.find("#[cfg(test)]\nmod tests") {
+        Some(at) => code[..at].to_owned(),
+        None => code,
+    }
+}
+
+#[test]
+fn only_the_credential_format_spells_the_prefixes_and_only_the_classifier_reads_them() {
+    for file in rust_files(&root().join("src")) {
+        let relative = file
+            .strip_prefix(root())
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
+        let code = production_code(&file);
+        if relative != "src/tokens/credential.rs" {
+            for prefix in ["\"oat_", "\"ort_", "\"oac_", "\"oak_", "\"ocs_"] {
+                assert!(
+                    !code.contains(prefix),
+                    "{relative} spells the prefix {prefix}; CredentialKind::prefix is the one place"
+                );
+            }
+        }
+        if !matches!(
+            relative.as_str(),
+            "src/tokens/credential.rs" | "src/oauth/presented.rs"
+        ) {
+            assert!(
+                !code.contains("credential::parse("),
+                "{relative} parses a credential; ask oauth/presented.rs's classify"
+            );
+        }
+    }
+    assert!(production_code(&root().join("src/oauth/presented.rs")).contains("credential::parse("));
 }

@@ -11,9 +11,9 @@ use std::sync::LazyLock;
 
 use libfuzzer_sys::fuzz_target;
 use oauthd::fuzzing::introspection_claims;
+use oauthd::oauth::presented::looks_like_jwt;
 use oauthd::tokens::jwt::{JwtRejection, VerifiedTokens, key_id, verify};
 use oauthd::tokens::keys::SigningAlg;
-use oauthd::tokens::opaque::looks_like_jwt;
 use oauthd_fuzz::{RING, fuzz_kid};
 
 static CACHE: LazyLock<VerifiedTokens> = LazyLock::new(|| VerifiedTokens::new(64));

@@ -29,7 +29,8 @@ impl ShimStore for MemoryStore {
     }
 }
 
-const SECRET: &str = "in-process-secret";
+/// An `ocs_` secret of the SPEC §5 format (refused before any lookup otherwise).
+const SECRET: &str = "ocs_AbCdEfGhIjKlMnOpQrStUvWxYz0123456789abcdefg33TNI9";
 
 fn shim() -> (axum::Router, Arc<Core<MemoryStore>>) {
     // The service reads the real clock, so the key signs from now on.

@@ -4,7 +4,9 @@ use std::sync::Arc;
 
 use super::error::OAuthError;
 use super::model::Client;
+use super::presented::classify;
 use super::storage::ClientStore;
+use crate::tokens::credential::CredentialKind;
 use crate::tokens::secret::{Secret, secret_matches};
 
 /// The credentials a request carried, whichever way it carried them.
@@ -26,6 +28,14 @@ pub async fn authenticate(
     if credentials.client_id.is_empty() {
         return Err(OAuthError::InvalidClient);
     }
+    // SPEC §5: a secret that cannot be one of ours (a mistyped `ocs_`
+    // credential, another kind's value) is refused before the client is looked
+    // up, so it cannot make this server reload a client from the database.
+    if let Some(secret) = presented_secret(credentials)
+        && !classify(secret).is_lookup_candidate_for(CredentialKind::ClientSecret)
+    {
+        return Err(OAuthError::InvalidClient);
+    }
     let id = &credentials.client_id;
     let client = store.client(id).await?.ok_or(OAuthError::InvalidClient)?;
     if presents_valid_credentials(&client, credentials) {
@@ -38,16 +48,20 @@ pub async fn authenticate(
     }
 }
 
+/// The secret presented, if any: an empty one counts as none (RFC 6749 §3.1).
+fn presented_secret(credentials: &ClientCredentials) -> Option<&str> {
+    credentials
+        .client_secret
+        .as_ref()
+        .map(Secret::expose)
+        .filter(|secret| !secret.is_empty())
+}
+
 fn presents_valid_credentials(client: &Client, credentials: &ClientCredentials) -> bool {
     if !client.enabled {
         return false;
     }
-    let presented = credentials
-        .client_secret
-        .as_ref()
-        .map(Secret::expose)
-        .filter(|secret| !secret.is_empty());
-    match (client.secret_hash.as_deref(), presented) {
+    match (client.secret_hash.as_deref(), presented_secret(credentials)) {
         (None, None) => true,
         (Some(stored), Some(secret)) => secret_matches(secret, stored),
         (None, Some(_)) | (Some(_), None) => false,

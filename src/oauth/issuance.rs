@@ -9,6 +9,7 @@ use super::model::{
 use super::scope::ScopeSet;
 use super::storage::{AccessTokenStore, KeyStore};
 use super::{Core, TokenFormat};
+use crate::tokens::credential::{self, CredentialKind};
 use crate::tokens::jwt::{self, JwtClaims};
 use crate::tokens::{opaque, secret};
 
@@ -142,8 +143,9 @@ pub(crate) async fn persist_access<S: AccessTokenStore>(
     Ok(())
 }
 
-/// A new refresh token in `family_id`, issued beside `access`. Returns the value
-/// for the client and the record for the store.
+/// A new refresh token in `family_id`, issued beside `access`: an `ort_`
+/// credential (SPEC §5). Returns the value for the client and the record for
+/// the store, which keeps only its hash.
 pub(crate) fn mint_refresh<S>(
     core: &Core<S>,
     family_id: &str,
@@ -151,7 +153,7 @@ pub(crate) fn mint_refresh<S>(
     access: &MintedAccess,
     now: UnixTime,
 ) -> (String, NewRefreshToken) {
-    let value = secret::new_secret();
+    let value = credential::mint(CredentialKind::RefreshToken);
     let record = RefreshRecord {
         token_hash: secret::hash_secret(&value),
         family_id: family_id.to_owned(),
@@ -173,14 +175,15 @@ pub(crate) fn mint_refresh<S>(
     (value, token)
 }
 
-/// A successor for a one-step refresh exchange: its value, and what the store
-/// writes for it before the replaced token's family, owner and scope are known.
+/// A successor for a one-step refresh exchange, an `ort_` credential like any
+/// refresh token: its value, and what the store writes for it before the
+/// replaced token's family, owner and scope are known.
 pub(crate) fn mint_successor<S>(
     core: &Core<S>,
     client: &Client,
     now: UnixTime,
 ) -> (String, RefreshSuccessor) {
-    let value = secret::new_secret();
+    let value = credential::mint(CredentialKind::RefreshToken);
     let successor = RefreshSuccessor {
         token_hash: secret::hash_secret(&value),
         issued_at: now,

@@ -13,6 +13,7 @@ pub mod introspect;
 mod issuance;
 pub mod login_throttle;
 pub mod model;
+pub mod presented;
 pub mod revocation_limit;
 pub mod revoke;
 pub mod scope;

@@ -13,10 +13,11 @@ use super::Core;
 use super::error::OAuthError;
 use super::issuance::from_jwt_claims;
 use super::model::{AccessClaims, RefreshRecord, UnixTime};
+use super::presented::{Presented, classify};
 use super::scope::ScopeSet;
 use super::storage::Stores;
+use crate::tokens::credential::CredentialKind;
 use crate::tokens::jwt::{self, JwtRejection};
-use crate::tokens::opaque::looks_like_jwt;
 use crate::tokens::secret::hash_secret;
 
 /// The RFC 7662 `token_type_hint` value for refresh tokens.
@@ -103,27 +104,43 @@ pub(crate) enum Found {
     Refresh(RefreshRecord),
 }
 
-/// Finds what `token` is. `hint` is RFC 7662's and RFC 7009's
-/// `token_type_hint`: a refresh-token hint looks among refresh tokens first,
-/// anything else among access tokens first; both are looked in either way.
+/// Finds what `token` is. The classifier decides where to look: a JWT is
+/// verified, an `oat_` token is looked for among access tokens only, an `ort_`
+/// among refresh tokens only, and a malformed value (a made-up one, or a
+/// credential whose checksum fails) nowhere (SPEC §5). A legacy unprefixed
+/// value may be either: `hint` (RFC 7662's and RFC 7009's `token_type_hint`)
+/// then only orders the two lookups, refresh tokens first for a refresh-token
+/// hint.
 pub(crate) async fn find<S: Stores>(
     core: &Core<S>,
     token: &str,
     hint: Option<&str>,
 ) -> Result<Option<Found>, OAuthError> {
-    if looks_like_jwt(token) {
-        return Ok(verify_jwt(core, token).await?.map(Found::Access));
+    let presented = classify(token);
+    if let Presented::Jwt(jwt) = presented {
+        return Ok(verify_jwt(core, jwt).await?.map(Found::Access));
+    }
+    let may_be_refresh = presented.is_lookup_candidate_for(CredentialKind::RefreshToken);
+    let may_be_access = presented.is_lookup_candidate_for(CredentialKind::AccessToken);
+    if !may_be_refresh && !may_be_access {
+        return Ok(None);
     }
     let hash = hash_secret(token);
     let refresh_first = hint == Some(REFRESH_TOKEN_HINT);
-    if refresh_first && let Some(record) = core.store.find_refresh(&hash).await? {
+    if may_be_refresh
+        && refresh_first
+        && let Some(record) = core.store.find_refresh(&hash).await?
+    {
         return Ok(Some(Found::Refresh(record)));
     }
-    if let Some(record) = core.store.find_opaque(&hash).await? {
+    if may_be_access && let Some(record) = core.store.find_opaque(&hash).await? {
         let claims = record.claims;
         return Ok(issued_here(core, &claims.iss, &claims.aud).then_some(Found::Access(claims)));
     }
-    if !refresh_first && let Some(record) = core.store.find_refresh(&hash).await? {
+    if may_be_refresh
+        && !refresh_first
+        && let Some(record) = core.store.find_refresh(&hash).await?
+    {
         return Ok(Some(Found::Refresh(record)));
     }
     Ok(None)
@@ -137,10 +154,11 @@ pub(crate) async fn validate<S: Stores>(
     now: UnixTime,
 ) -> Result<Validation, OAuthError> {
     let Some(found) = find(core, token, hint).await? else {
-        return Ok(Err(if looks_like_jwt(token) {
-            Invalid::Malformed
-        } else {
-            Invalid::Unknown
+        // A well-formed credential nobody stored is unknown; anything else,
+        // including a JWT that is not genuinely ours, is malformed.
+        return Ok(Err(match classify(token) {
+            Presented::Credential(..) | Presented::Legacy(_) => Invalid::Unknown,
+            Presented::Jwt(_) | Presented::Malformed => Invalid::Malformed,
         }));
     };
     match found {

@@ -14,7 +14,8 @@ use super::{SeaStore, classify};
 use crate::oauth::model::{Client, GrantType, UnixTime};
 use crate::oauth::scope::ScopeSet;
 use crate::oauth::storage::{ClientCatalog, ClientStore, StoreError};
-use crate::tokens::secret::{hash_secret, new_id, new_secret};
+use crate::tokens::credential::{self, CredentialKind};
+use crate::tokens::secret::{hash_secret, new_id};
 
 /// What `client create` asks for.
 #[derive(Debug, Clone)]
@@ -71,6 +72,12 @@ fn to_view(row: client::Model, secret: Option<String>) -> Result<ClientView, Sto
     })
 }
 
+/// A new client secret: an `ocs_` credential. Secrets issued before SPEC §5
+/// (43 URL-safe characters) keep matching their stored hash until rotated.
+fn new_client_secret() -> String {
+    credential::mint(CredentialKind::ClientSecret)
+}
+
 impl ClientStore for SeaStore {
     async fn client(&self, client_id: &str) -> Result<Option<Arc<Client>>, StoreError> {
         match self.memory().client(client_id) {
@@ -96,13 +103,14 @@ impl ClientStore for SeaStore {
 
 impl SeaStore {
     /// Registers a client with a generated id and, unless public, a generated
-    /// secret that is returned once and stored only as a hash.
+    /// secret (an `ocs_` credential, SPEC §5) that is returned once and stored
+    /// only as a hash.
     pub async fn create_client(
         &self,
         spec: ClientSpec,
         now: UnixTime,
     ) -> Result<ClientView, StoreError> {
-        let secret = (!spec.public).then(new_secret);
+        let secret = (!spec.public).then(new_client_secret);
         let grant_types: Vec<&str> = spec.grant_types.iter().map(|g| g.as_str()).collect();
         let row = client::ActiveModel {
             client_id: Set(new_id()),
@@ -165,14 +173,15 @@ impl SeaStore {
         self.show_client(client_id).await
     }
 
-    /// Replaces a confidential client's secret in one statement; the old one stops
+    /// Replaces a confidential client's secret with a new `ocs_` credential in
+    /// one statement, whatever form the old one had; the old one stops
     /// working as soon as servers reload (within a second). `Ok(None)` if there is
     /// no such confidential client.
     pub async fn rotate_client_secret(
         &self,
         client_id: &str,
     ) -> Result<Option<ClientView>, StoreError> {
-        let secret = new_secret();
+        let secret = new_client_secret();
         let txn = self.db().begin().await.map_err(classify)?;
         let updated = client::Entity::update_many()
             .col_expr(

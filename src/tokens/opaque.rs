@@ -1,7 +1,8 @@
-//! Opaque access tokens (`--token-format opaque`): random values the server
-//! stores only as hashes.
+//! Opaque access tokens (`--token-format opaque`): `oat_` credentials (SPEC §5)
+//! the server stores only as hashes.
 
-use super::secret::{hash_secret, new_secret};
+use super::credential::{self, CredentialKind};
+use super::secret::hash_secret;
 
 /// A freshly minted opaque token and the hash under which it is stored.
 #[derive(Debug)]
@@ -12,15 +13,25 @@ pub struct OpaqueToken {
     pub hash: String,
 }
 
-/// Mints a 256-bit opaque token.
+/// Mints an opaque token: an `oat_` credential, 256 random bits.
 pub fn mint() -> OpaqueToken {
-    let value = new_secret();
+    let value = credential::mint(CredentialKind::AccessToken);
     let hash = hash_secret(&value);
     OpaqueToken { value, hash }
 }
 
-/// Whether `token` has the shape of a JWT rather than of an opaque token: opaque
-/// tokens use the URL-safe alphabet, which has no dots.
-pub fn looks_like_jwt(token: &str) -> bool {
-    token.bytes().filter(|&b| b == b'.').count() == 2
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn opaque_tokens_are_oat_credentials_stored_as_their_hash() {
+        let token = mint();
+        assert_eq!(
+            credential::parse(&token.value),
+            Ok(CredentialKind::AccessToken)
+        );
+        assert_eq!(token.hash, hash_secret(&token.value));
+        assert_ne!(token.value, mint().value);
+    }
 }

@@ -1,7 +1,11 @@
-//! Server-generated secrets: client secrets, refresh and opaque tokens, ids.
+//! Server-generated secrets and how they are stored: random values, ids, and
+//! the hash under which client secrets, refresh and opaque tokens are kept.
+//! Their format since SPEC §5 is `tokens::credential`'s.
 //!
 //! They carry 256 bits of entropy, so a fast hash (SHA-256) is the right storage
 //! for them: nobody can brute-force the preimage. Argon2 is for human passwords.
+//! The hash covers the whole presented value, prefix included, so credentials
+//! issued before the prefixes keep matching their rows.
 
 use std::fmt;
 
@@ -41,7 +45,10 @@ pub fn random_urlsafe(bytes: usize) -> String {
     URL_SAFE_NO_PAD.encode(buf)
 }
 
-/// A new client secret, refresh token or opaque access token: 256 bits.
+/// 256 random bits in the URL-safe alphabet, 43 characters: what every client
+/// secret, refresh token and opaque access token looked like before SPEC §5
+/// (`oauth::presented` still accepts the shape, and tests write such rows to
+/// show they keep working); now only the source of the decoy password.
 pub fn new_secret() -> String {
     random_urlsafe(32)
 }
@@ -72,7 +79,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn new_secrets_carry_256_bits_in_the_urlsafe_alphabet() {
+    fn legacy_secrets_carry_256_bits_in_the_urlsafe_alphabet() {
         let secret = new_secret();
         assert_eq!(secret.len(), 43);
         assert!(
@@ -96,11 +103,17 @@ mod tests {
 
     #[test]
     fn a_secret_matches_only_its_own_hash() {
-        let secret = new_secret();
-        let stored = hash_secret(&secret);
-        assert!(secret_matches(&secret, &stored));
-        assert!(!secret_matches(&new_secret(), &stored));
-        assert!(!stored.contains(&secret));
+        use crate::tokens::credential::{CredentialKind, mint};
+        for secret in [new_secret(), mint(CredentialKind::ClientSecret)] {
+            let stored = hash_secret(&secret);
+            assert!(secret_matches(&secret, &stored));
+            assert!(!secret_matches(&new_secret(), &stored));
+            assert!(!secret_matches(
+                &mint(CredentialKind::ClientSecret),
+                &stored
+            ));
+            assert!(!stored.contains(&secret));
+        }
     }
 
     #[test]

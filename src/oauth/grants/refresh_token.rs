@@ -20,8 +20,10 @@ use super::super::issuance::{
     persist_access,
 };
 use super::super::model::{Client, RefreshRecord, UnixTime};
+use super::super::presented::classify;
 use super::super::scope::ScopeSet;
 use super::super::storage::Stores;
+use crate::tokens::credential::CredentialKind;
 use crate::tokens::secret::{Secret, hash_secret};
 
 pub(super) async fn issue<S: Stores>(
@@ -31,6 +33,11 @@ pub(super) async fn issue<S: Stores>(
     scope: Option<&str>,
     now: UnixTime,
 ) -> Result<IssuedTokens, OAuthError> {
+    // SPEC §5: a value that cannot be a refresh token (an access token, a
+    // mistyped credential, noise) is refused before any lookup.
+    if !classify(presented.expose()).is_lookup_candidate_for(CredentialKind::RefreshToken) {
+        return Err(OAuthError::refresh_token_invalid());
+    }
     let hash = hash_secret(presented.expose());
     if scope.is_none()
         && let Some(issued) = exchange(core, client, &hash, now).await?

@@ -3,6 +3,7 @@
 use super::*;
 use crate::oauth::testing::{test_core_with_keys, test_key};
 use crate::oauth::validate::{Invalid, validate};
+use crate::tokens::credential::{CredentialKind, mint};
 
 #[tokio::test]
 async fn an_active_jwt_reports_every_member() {
@@ -96,8 +97,10 @@ async fn the_validator_says_why_a_token_is_not_valid() {
     core.store.delete_client("web");
     assert_eq!(why(T0).await.unwrap().unwrap_err(), Invalid::ClientDisabled);
 
-    let unknown = validate(&core, "not-a-token-of-ours", None, T0).await;
+    let unknown = validate(&core, &mint(CredentialKind::AccessToken), None, T0).await;
     assert_eq!(unknown.unwrap().unwrap_err(), Invalid::Unknown);
+    let made_up = validate(&core, "not-a-token-of-ours", None, T0).await;
+    assert_eq!(made_up.unwrap().unwrap_err(), Invalid::Malformed);
     let forged = validate(&core, "a.b.c", None, T0).await;
     assert_eq!(forged.unwrap().unwrap_err(), Invalid::Malformed);
 }

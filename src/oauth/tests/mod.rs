@@ -3,6 +3,7 @@
 //! client authentication, rotation and replay, with `now` moved by hand.
 
 mod client_auth;
+mod credentials;
 mod grants;
 mod introspection;
 mod login;
