@@ -9,7 +9,6 @@
 use sea_orm::sea_query::{Expr, ExprTrait as _, Query};
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
 
-use super::classify;
 use super::entities::state_version;
 use crate::oauth::storage::StoreError;
 
@@ -90,8 +89,7 @@ async fn add(conn: &impl ConnectionTrait, kind: ChangeKind, step: i64) -> Result
         )
         .filter(state_version::Column::Id.eq(kind.row_id()))
         .exec(conn)
-        .await
-        .map_err(classify)?;
+        .await?;
     Ok(())
 }
 
@@ -126,18 +124,14 @@ pub(crate) async fn bump_returning(
         .to_owned();
     let row = conn
         .query_one(&statement)
-        .await
-        .map_err(classify)?
+        .await?
         .ok_or_else(|| missing(kind))?;
-    row.try_get::<i64>("", "version").map_err(classify)
+    Ok(row.try_get::<i64>("", "version")?)
 }
 
 /// Reads every kind's counter in one query.
 pub(crate) async fn read_versions(conn: &impl ConnectionTrait) -> Result<Versions, StoreError> {
-    let rows = state_version::Entity::find()
-        .all(conn)
-        .await
-        .map_err(classify)?;
+    let rows = state_version::Entity::find().all(conn).await?;
     let mut versions = [0; 4];
     for kind in ChangeKind::ALL {
         versions[kind.index()] = rows

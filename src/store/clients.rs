@@ -8,9 +8,9 @@ use sea_orm::{
     TransactionTrait,
 };
 
+use super::SeaStore;
 use super::changes::{ChangeKind, bump};
 use super::entities::client;
-use super::{SeaStore, classify};
 use crate::oauth::model::{Client, GrantType, UnixTime};
 use crate::oauth::scope::ScopeSet;
 use crate::oauth::storage::{ClientStore, StoreError};
@@ -82,8 +82,7 @@ impl ClientStore for SeaStore {
     async fn reload_client(&self, client_id: &str) -> Result<Option<Arc<Client>>, StoreError> {
         let row = client::Entity::find_by_id(client_id.to_owned())
             .one(self.db())
-            .await
-            .map_err(classify)?;
+            .await?;
         let client = row
             .map(to_domain)
             .transpose()
@@ -138,10 +137,10 @@ impl SeaStore {
             enabled: Set(true),
             created_at: Set(now),
         };
-        let txn = self.db().begin().await.map_err(classify)?;
-        let row = row.insert(&txn).await.map_err(classify)?;
+        let txn = self.db().begin().await?;
+        let row = row.insert(&txn).await?;
         bump(&txn, ChangeKind::Clients).await?;
-        txn.commit().await.map_err(classify)?;
+        txn.commit().await?;
         to_view(row, secret)
     }
 
@@ -151,8 +150,7 @@ impl SeaStore {
             .order_by_asc(client::Column::CreatedAt)
             .order_by_asc(client::Column::ClientId)
             .all(self.db())
-            .await
-            .map_err(classify)?
+            .await?
             .into_iter()
             .map(|row| to_view(row, None))
             .collect()
@@ -162,8 +160,7 @@ impl SeaStore {
     pub async fn show_client(&self, client_id: &str) -> Result<Option<ClientView>, StoreError> {
         client::Entity::find_by_id(client_id.to_owned())
             .one(self.db())
-            .await
-            .map_err(classify)?
+            .await?
             .map(|row| to_view(row, None))
             .transpose()
     }
@@ -174,18 +171,17 @@ impl SeaStore {
         client_id: &str,
         enabled: bool,
     ) -> Result<Option<ClientView>, StoreError> {
-        let txn = self.db().begin().await.map_err(classify)?;
+        let txn = self.db().begin().await?;
         let updated = client::Entity::update_many()
             .col_expr(client::Column::Enabled, enabled.into())
             .filter(client::Column::ClientId.eq(client_id))
             .exec(&txn)
-            .await
-            .map_err(classify)?;
+            .await?;
         if updated.rows_affected == 0 {
             return Ok(None);
         }
         bump(&txn, ChangeKind::Clients).await?;
-        txn.commit().await.map_err(classify)?;
+        txn.commit().await?;
         self.show_client(client_id).await
     }
 
@@ -197,7 +193,7 @@ impl SeaStore {
         client_id: &str,
     ) -> Result<Option<ClientView>, StoreError> {
         let secret = new_secret();
-        let txn = self.db().begin().await.map_err(classify)?;
+        let txn = self.db().begin().await?;
         let updated = client::Entity::update_many()
             .col_expr(
                 client::Column::SecretHash,
@@ -206,13 +202,12 @@ impl SeaStore {
             .filter(client::Column::ClientId.eq(client_id))
             .filter(client::Column::SecretHash.is_not_null())
             .exec(&txn)
-            .await
-            .map_err(classify)?;
+            .await?;
         if updated.rows_affected == 0 {
             return Ok(None);
         }
         bump(&txn, ChangeKind::Clients).await?;
-        txn.commit().await.map_err(classify)?;
+        txn.commit().await?;
         Ok(self.show_client(client_id).await?.map(|view| ClientView {
             secret: Some(secret),
             ..view
@@ -222,16 +217,15 @@ impl SeaStore {
     /// Deletes a client and, by cascade, its refresh and opaque tokens. Its JWTs
     /// introspect inactive once servers reload. Returns whether it existed.
     pub async fn delete_client(&self, client_id: &str) -> Result<bool, StoreError> {
-        let txn = self.db().begin().await.map_err(classify)?;
+        let txn = self.db().begin().await?;
         let deleted = client::Entity::delete_by_id(client_id.to_owned())
             .exec(&txn)
-            .await
-            .map_err(classify)?;
+            .await?;
         if deleted.rows_affected == 0 {
             return Ok(false);
         }
         bump(&txn, ChangeKind::Clients).await?;
-        txn.commit().await.map_err(classify)?;
+        txn.commit().await?;
         Ok(true)
     }
 }

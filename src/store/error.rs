@@ -1,4 +1,5 @@
-//! Maps sea-orm errors onto the core's `StoreError`.
+//! Maps sea-orm errors onto the core's `StoreError`, as a `From` impl so that
+//! `?` converts them: the core's error type cannot name sea-orm itself.
 //!
 //! The distinction that matters to clients is "the database does not answer"
 //! (retry later: `temporarily_unavailable`) against everything else.
@@ -25,8 +26,14 @@ fn postgres_unavailable(state: &str) -> bool {
     state.starts_with("08") || state.starts_with("53") || state.starts_with("57P0")
 }
 
+impl From<DbErr> for StoreError {
+    fn from(err: DbErr) -> Self {
+        classify(err)
+    }
+}
+
 /// Classifies a database error.
-pub(crate) fn classify(err: DbErr) -> StoreError {
+fn classify(err: DbErr) -> StoreError {
     if let Some(SqlErr::UniqueConstraintViolation(what)) = err.sql_err() {
         return StoreError::Conflict(what);
     }

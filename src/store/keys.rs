@@ -10,9 +10,9 @@ use sea_orm::{
     TransactionTrait,
 };
 
+use super::SeaStore;
 use super::changes::{ChangeKind, bump};
 use super::entities::signing_key;
-use super::{SeaStore, classify};
 use crate::oauth::model::UnixTime;
 use crate::oauth::storage::{KeyStore, StoreError};
 use crate::tokens::keys::{KeyMaterial, KeyRing, SigningAlg, generate};
@@ -43,8 +43,7 @@ impl SeaStore {
             .order_by_asc(signing_key::Column::CreatedAt)
             .order_by_asc(signing_key::Column::Kid)
             .all(self.db())
-            .await
-            .map_err(classify)?;
+            .await?;
         rows.into_iter().map(|row| self.unseal(row)).collect()
     }
 
@@ -111,10 +110,7 @@ impl SeaStore {
             return Ok(());
         }
         let material = generate_off_runtime(alg, now, now).await?;
-        self.seal(&material)?
-            .insert(self.db())
-            .await
-            .map_err(classify)?;
+        self.seal(&material)?.insert(self.db()).await?;
         bump(self.db(), ChangeKind::Keys).await?;
         tracing::info!(kid = %material.kid, %alg, "generated signing key");
         self.refresh().await
@@ -167,7 +163,7 @@ impl SeaStore {
         let activates_at = now + Ord::max(publish_delay, 0);
         let material = generate_off_runtime(alg, now, activates_at).await?;
         let row = self.seal(&material)?;
-        let txn = self.db().begin().await.map_err(classify)?;
+        let txn = self.db().begin().await?;
         // Only keys of the same algorithm retire: a CLI configured with another
         // algorithm must not leave servers without a key for theirs.
         let retire = signing_key::Entity::update_many()
@@ -188,13 +184,13 @@ impl SeaStore {
                     .or(signing_key::Column::DeactivatedAt.gt(activates_at)),
             ),
         };
-        let retired = retire.exec(&txn).await.map_err(classify)?;
+        let retired = retire.exec(&txn).await?;
         if only_if_current.is_some() && retired.rows_affected != 1 {
             return Ok(None);
         }
-        let row = row.insert(&txn).await.map_err(classify)?;
+        let row = row.insert(&txn).await?;
         bump(&txn, ChangeKind::Keys).await?;
-        txn.commit().await.map_err(classify)?;
+        txn.commit().await?;
         tracing::info!(kid = %row.kid, %alg, activates_at, "rotated signing key");
         Ok(Some(to_view(row)))
     }
@@ -227,8 +223,7 @@ impl SeaStore {
             .order_by_asc(signing_key::Column::CreatedAt)
             .order_by_asc(signing_key::Column::Kid)
             .all(self.db())
-            .await
-            .map_err(classify)?
+            .await?
             .into_iter()
             .map(to_view)
             .collect())

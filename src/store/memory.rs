@@ -16,7 +16,7 @@ use sea_orm::{
 use super::changes::{ChangeKind, Versions};
 use super::entities::{client, revocation, user};
 use super::revoked::RevokedSet;
-use super::{SeaStore, bounded, classify};
+use super::{SeaStore, bounded};
 use crate::clock;
 use crate::oauth::model::{Client, UnixTime, UserStatus};
 use crate::oauth::storage::StoreError;
@@ -217,10 +217,7 @@ impl SeaStore {
     }
 
     async fn reload_clients(&self) -> Result<(), StoreError> {
-        let clients = client::Entity::find()
-            .all(self.db())
-            .await
-            .map_err(classify)?;
+        let clients = client::Entity::find().all(self.db()).await?;
         let clients: HashMap<_, _> = clients
             .into_iter()
             .filter_map(|row| {
@@ -246,8 +243,7 @@ impl SeaStore {
                     .add(user::Column::Disabled.eq(true)),
             )
             .all(self.db())
-            .await
-            .map_err(classify)?
+            .await?
             .into_iter()
             .map(|row| (row.id.clone(), super::users::status_of(&row)))
             .collect();
@@ -297,8 +293,7 @@ impl SeaStore {
                 .limit(REVOCATION_PAGE)
                 .into_tuple()
                 .all(self.db());
-            let page: Vec<(String, i64, i64)> =
-                bounded(async { query.await.map_err(classify) }).await?;
+            let page: Vec<(String, i64, i64)> = bounded(async { Ok(query.await?) }).await?;
             let full = page.len() as u64 == REVOCATION_PAGE;
             if full && cursor.is_none() {
                 // A large sync (a first load, say): size the table once
@@ -308,7 +303,7 @@ impl SeaStore {
                     .filter(revocation::Column::Seq.lte(version))
                     .filter(revocation::Column::ExpiresAt.gt(now))
                     .count(self.db());
-                let rows = bounded(async { count.await.map_err(classify) }).await?;
+                let rows = bounded(async { Ok(count.await?) }).await?;
                 memory.reserve_revoked(usize::try_from(rows).unwrap_or(0));
             }
             memory.add_revoked(page.iter().map(|(jti, exp, _)| (jti.as_str(), *exp)));

@@ -37,8 +37,6 @@ use self::memory::Memory;
 use crate::oauth::storage::StoreError;
 use crate::tokens::master_key::MasterKey;
 
-pub(crate) use error::classify;
-
 /// How often servers check the database for changes (and that it answers).
 pub const SYNC_INTERVAL: Duration = Duration::from_millis(250);
 

@@ -7,9 +7,9 @@ use sea_orm::{
     TransactionTrait,
 };
 
+use super::SeaStore;
 use super::changes::{ChangeKind, bump};
 use super::entities::user;
-use super::{SeaStore, classify};
 use crate::oauth::model::{UnixTime, User, UserStatus};
 use crate::oauth::storage::{StoreError, UserStore};
 use crate::tokens::secret::new_id;
@@ -79,8 +79,7 @@ impl UserStore for SeaStore {
         let rows = user::Entity::find()
             .filter(login_matches(login))
             .all(self.db())
-            .await
-            .map_err(classify)?;
+            .await?;
         // A login could in principle be one user's name and another's email
         // (creation refuses it, but rows may predate that); the username wins.
         let rank = |row: &user::Model| {
@@ -97,7 +96,7 @@ impl UserStore for SeaStore {
 
     async fn record_failed_login(&self, user_id: &str, lock_after: u32) -> Result<(), StoreError> {
         let turn = self.write_turn().await;
-        let txn = turn.db().begin().await.map_err(classify)?;
+        let txn = turn.db().begin().await?;
         user::Entity::update_many()
             .col_expr(
                 user::Column::FailedLogins,
@@ -105,8 +104,7 @@ impl UserStore for SeaStore {
             )
             .filter(user::Column::Id.eq(user_id))
             .exec(&txn)
-            .await
-            .map_err(classify)?;
+            .await?;
         let locked = if lock_after > 0 {
             user::Entity::update_many()
                 .col_expr(user::Column::Locked, true.into())
@@ -114,8 +112,7 @@ impl UserStore for SeaStore {
                 .filter(user::Column::Locked.eq(false))
                 .filter(user::Column::FailedLogins.gte(i64::from(lock_after)))
                 .exec(&txn)
-                .await
-                .map_err(classify)?
+                .await?
                 .rows_affected
                 > 0
         } else {
@@ -124,7 +121,7 @@ impl UserStore for SeaStore {
         if locked {
             bump(&txn, ChangeKind::Users).await?;
         }
-        txn.commit().await.map_err(classify)?;
+        txn.commit().await?;
         drop(turn);
         if locked {
             tracing::warn!(user_id, "user locked after too many failed logins");
@@ -140,8 +137,7 @@ impl UserStore for SeaStore {
             .col_expr(user::Column::FailedLogins, 0.into())
             .filter(user::Column::Id.eq(user_id))
             .exec(turn.db())
-            .await
-            .map_err(classify)?;
+            .await?;
         Ok(())
     }
 
@@ -166,12 +162,11 @@ impl SeaStore {
         for login in &logins {
             taken = taken.add(login_matches(login));
         }
-        let txn = self.db().begin().await.map_err(classify)?;
+        let txn = self.db().begin().await?;
         if user::Entity::find()
             .filter(taken)
             .one(&txn)
-            .await
-            .map_err(classify)?
+            .await?
             .is_some()
         {
             return Err(StoreError::Conflict(
@@ -191,9 +186,8 @@ impl SeaStore {
             created_at: Set(now),
         }
         .insert(&txn)
-        .await
-        .map_err(classify)?;
-        txn.commit().await.map_err(classify)?;
+        .await?;
+        txn.commit().await?;
         Ok(to_domain(row))
     }
 
@@ -223,10 +217,10 @@ impl SeaStore {
                 .col_expr(user::Column::PasswordExpired, false.into())
                 .col_expr(user::Column::FailedLogins, 0.into()),
         };
-        let txn = self.db().begin().await.map_err(classify)?;
-        update.exec(&txn).await.map_err(classify)?;
+        let txn = self.db().begin().await?;
+        update.exec(&txn).await?;
         bump(&txn, ChangeKind::Users).await?;
-        txn.commit().await.map_err(classify)?;
+        txn.commit().await?;
         self.find_user_by_login(&user.username).await
     }
 }
