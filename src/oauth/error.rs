@@ -195,7 +195,9 @@ impl From<StoreError> for OAuthError {
     fn from(err: StoreError) -> Self {
         match err {
             StoreError::Unavailable(_) => Self::TemporarilyUnavailable,
-            StoreError::Conflict(cause) | StoreError::Other(cause) => Self::Internal(cause),
+            StoreError::Conflict(cause) | StoreError::Other(cause) => {
+                Self::Internal(cause.to_string())
+            }
         }
     }
 }

@@ -144,8 +144,5 @@ pub(crate) async fn read_versions(conn: &impl ConnectionTrait) -> Result<Version
 }
 
 fn missing(kind: ChangeKind) -> StoreError {
-    StoreError::Other(format!(
-        "state_version row {} ({kind:?}) is missing",
-        kind.row_id()
-    ))
+    StoreError::Other(format!("state_version row {} ({kind:?}) is missing", kind.row_id()).into())
 }

@@ -63,7 +63,7 @@ pub(super) fn to_domain(row: client::Model) -> Result<Client, String> {
 
 fn to_view(row: client::Model, secret: Option<String>) -> Result<ClientView, StoreError> {
     let created_at = row.created_at;
-    let client = to_domain(row).map_err(StoreError::Other)?;
+    let client = to_domain(row).map_err(|err| StoreError::Other(err.into()))?;
     Ok(ClientView {
         client,
         secret,
@@ -86,7 +86,7 @@ impl ClientStore for SeaStore {
         let client = row
             .map(to_domain)
             .transpose()
-            .map_err(StoreError::Other)?
+            .map_err(|err| StoreError::Other(err.into()))?
             .map(Arc::new);
         self.memory().put_client(client_id, client.clone());
         Ok(client)

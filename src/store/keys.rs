@@ -13,6 +13,7 @@ use sea_orm::{
 use super::SeaStore;
 use super::changes::{ChangeKind, bump};
 use super::entities::signing_key;
+use super::error::other;
 use crate::oauth::model::UnixTime;
 use crate::oauth::storage::{KeyStore, StoreError};
 use crate::tokens::keys::{KeyMaterial, KeyRing, SigningAlg, generate};
@@ -48,17 +49,21 @@ impl SeaStore {
     }
 
     fn unseal(&self, row: signing_key::Model) -> Result<KeyMaterial, StoreError> {
-        let alg: SigningAlg = row.alg.parse().map_err(StoreError::Other)?;
+        let alg: SigningAlg = row
+            .alg
+            .parse()
+            .map_err(|err: String| StoreError::Other(err.into()))?;
         let private = if row.sealed {
             let master = self.inner.master_key.as_ref().ok_or_else(|| {
-                StoreError::Other(format!(
-                    "signing key {} is encrypted but no master key is configured (--master-key)",
-                    row.kid
-                ))
+                StoreError::Other(
+                    format!(
+                        "signing key {} is encrypted but no master key is configured (--master-key)",
+                        row.kid
+                    )
+                    .into(),
+                )
             })?;
-            master
-                .open(&row.kid, &row.private_key)
-                .map_err(|err| StoreError::Other(err.to_string()))?
+            master.open(&row.kid, &row.private_key).map_err(other)?
         } else {
             row.private_key.into_bytes()
         };
@@ -77,12 +82,11 @@ impl SeaStore {
             Some(master) => (
                 master
                     .seal(&material.kid, &material.private)
-                    .map_err(|err| StoreError::Other(err.to_string()))?,
+                    .map_err(other)?,
                 true,
             ),
             None => (
-                String::from_utf8(material.private.clone())
-                    .map_err(|err| StoreError::Other(err.to_string()))?,
+                String::from_utf8(material.private.clone()).map_err(other)?,
                 false,
             ),
         };
@@ -247,8 +251,8 @@ async fn generate_off_runtime(
 ) -> Result<KeyMaterial, StoreError> {
     tokio::task::spawn_blocking(move || generate(alg, now, activates_at))
         .await
-        .map_err(|err| StoreError::Other(err.to_string()))?
-        .map_err(|err| StoreError::Other(err.to_string()))
+        .map_err(other)?
+        .map_err(other)
 }
 
 impl KeyStore for SeaStore {

@@ -175,8 +175,7 @@ impl Memory {
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         if *current != materials || self.key_ring().is_empty() {
-            let ring = KeyRing::from_materials(&materials)
-                .map_err(|err| StoreError::Other(err.to_string()))?;
+            let ring = KeyRing::from_materials(&materials).map_err(super::error::other)?;
             write(&self.key_ring, Arc::new(ring));
             *current = materials;
         }

@@ -18,7 +18,7 @@ use crate::oauth::scope::ScopeSet;
 use crate::oauth::storage::{AccessTokenStore, RefreshTokenStore, StoreError};
 
 fn scope(text: &str) -> Result<ScopeSet, StoreError> {
-    ScopeSet::parse(text).map_err(|err| StoreError::Other(err.description().to_owned()))
+    ScopeSet::parse(text).map_err(|err| StoreError::Other(err.description().into()))
 }
 
 pub(super) fn refresh_to_domain(row: refresh_token::Model) -> Result<RefreshRecord, StoreError> {
