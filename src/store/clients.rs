@@ -5,11 +5,10 @@ use std::sync::Arc;
 
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder,
-    TransactionTrait,
 };
 
 use super::SeaStore;
-use super::changes::{ChangeKind, bump};
+use super::changes::{Announced, ChangeKind};
 use super::entities::client;
 use crate::oauth::model::{Client, GrantType, UnixTime};
 use crate::oauth::scope::ScopeSet;
@@ -137,10 +136,9 @@ impl SeaStore {
             enabled: Set(true),
             created_at: Set(now),
         };
-        let txn = self.db().begin().await?;
-        let row = row.insert(&txn).await?;
-        bump(&txn, ChangeKind::Clients).await?;
-        txn.commit().await?;
+        let change = Announced::begin(self.db(), ChangeKind::Clients).await?;
+        let row = row.insert(change.txn()).await?;
+        change.commit().await?;
         to_view(row, secret)
     }
 
@@ -171,17 +169,16 @@ impl SeaStore {
         client_id: &str,
         enabled: bool,
     ) -> Result<Option<ClientView>, StoreError> {
-        let txn = self.db().begin().await?;
+        let change = Announced::begin(self.db(), ChangeKind::Clients).await?;
         let updated = client::Entity::update_many()
             .col_expr(client::Column::Enabled, enabled.into())
             .filter(client::Column::ClientId.eq(client_id))
-            .exec(&txn)
+            .exec(change.txn())
             .await?;
         if updated.rows_affected == 0 {
             return Ok(None);
         }
-        bump(&txn, ChangeKind::Clients).await?;
-        txn.commit().await?;
+        change.commit().await?;
         self.show_client(client_id).await
     }
 
@@ -193,7 +190,7 @@ impl SeaStore {
         client_id: &str,
     ) -> Result<Option<ClientView>, StoreError> {
         let secret = new_secret();
-        let txn = self.db().begin().await?;
+        let change = Announced::begin(self.db(), ChangeKind::Clients).await?;
         let updated = client::Entity::update_many()
             .col_expr(
                 client::Column::SecretHash,
@@ -201,13 +198,12 @@ impl SeaStore {
             )
             .filter(client::Column::ClientId.eq(client_id))
             .filter(client::Column::SecretHash.is_not_null())
-            .exec(&txn)
+            .exec(change.txn())
             .await?;
         if updated.rows_affected == 0 {
             return Ok(None);
         }
-        bump(&txn, ChangeKind::Clients).await?;
-        txn.commit().await?;
+        change.commit().await?;
         Ok(self.show_client(client_id).await?.map(|view| ClientView {
             secret: Some(secret),
             ..view
@@ -217,15 +213,14 @@ impl SeaStore {
     /// Deletes a client and, by cascade, its refresh and opaque tokens. Its JWTs
     /// introspect inactive once servers reload. Returns whether it existed.
     pub async fn delete_client(&self, client_id: &str) -> Result<bool, StoreError> {
-        let txn = self.db().begin().await?;
+        let change = Announced::begin(self.db(), ChangeKind::Clients).await?;
         let deleted = client::Entity::delete_by_id(client_id.to_owned())
-            .exec(&txn)
+            .exec(change.txn())
             .await?;
         if deleted.rows_affected == 0 {
             return Ok(false);
         }
-        bump(&txn, ChangeKind::Clients).await?;
-        txn.commit().await?;
+        change.commit().await?;
         Ok(true)
     }
 }

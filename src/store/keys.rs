@@ -7,11 +7,10 @@ use std::time::Duration;
 use sea_orm::sea_query::ExprTrait as _;
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder,
-    TransactionTrait,
 };
 
 use super::SeaStore;
-use super::changes::{ChangeKind, bump};
+use super::changes::{Announced, ChangeKind};
 use super::entities::signing_key;
 use super::error::other;
 use crate::oauth::model::UnixTime;
@@ -114,8 +113,10 @@ impl SeaStore {
             return Ok(());
         }
         let material = generate_off_runtime(alg, now, now).await?;
-        self.seal(&material)?.insert(self.db()).await?;
-        bump(self.db(), ChangeKind::Keys).await?;
+        let row = self.seal(&material)?;
+        let change = Announced::begin(self.db(), ChangeKind::Keys).await?;
+        row.insert(change.txn()).await?;
+        change.commit().await?;
         tracing::info!(kid = %material.kid, %alg, "generated signing key");
         self.refresh().await
     }
@@ -167,7 +168,7 @@ impl SeaStore {
         let activates_at = now + Ord::max(publish_delay, 0);
         let material = generate_off_runtime(alg, now, activates_at).await?;
         let row = self.seal(&material)?;
-        let txn = self.db().begin().await?;
+        let change = Announced::begin(self.db(), ChangeKind::Keys).await?;
         // Only keys of the same algorithm retire: a CLI configured with another
         // algorithm must not leave servers without a key for theirs.
         let retire = signing_key::Entity::update_many()
@@ -188,13 +189,12 @@ impl SeaStore {
                     .or(signing_key::Column::DeactivatedAt.gt(activates_at)),
             ),
         };
-        let retired = retire.exec(&txn).await?;
+        let retired = retire.exec(change.txn()).await?;
         if only_if_current.is_some() && retired.rows_affected != 1 {
             return Ok(None);
         }
-        let row = row.insert(&txn).await?;
-        bump(&txn, ChangeKind::Keys).await?;
-        txn.commit().await?;
+        let row = row.insert(change.txn()).await?;
+        change.commit().await?;
         tracing::info!(kid = %row.kid, %alg, activates_at, "rotated signing key");
         Ok(Some(to_view(row)))
     }

@@ -8,7 +8,7 @@ use sea_orm::{
 };
 
 use super::SeaStore;
-use super::changes::{ChangeKind, bump};
+use super::changes::{Announced, ChangeKind};
 use super::entities::user;
 use crate::oauth::model::{UnixTime, User, UserStatus};
 use crate::oauth::storage::{StoreError, UserStore};
@@ -96,14 +96,14 @@ impl UserStore for SeaStore {
 
     async fn record_failed_login(&self, user_id: &str, lock_after: u32) -> Result<(), StoreError> {
         let turn = self.write_turn().await;
-        let txn = turn.db().begin().await?;
+        let change = Announced::begin(turn.db(), ChangeKind::Users).await?;
         user::Entity::update_many()
             .col_expr(
                 user::Column::FailedLogins,
                 Expr::col(user::Column::FailedLogins).add(1),
             )
             .filter(user::Column::Id.eq(user_id))
-            .exec(&txn)
+            .exec(change.txn())
             .await?;
         let locked = if lock_after > 0 {
             user::Entity::update_many()
@@ -111,7 +111,7 @@ impl UserStore for SeaStore {
                 .filter(user::Column::Id.eq(user_id))
                 .filter(user::Column::Locked.eq(false))
                 .filter(user::Column::FailedLogins.gte(i64::from(lock_after)))
-                .exec(&txn)
+                .exec(change.txn())
                 .await?
                 .rows_affected
                 > 0
@@ -119,9 +119,11 @@ impl UserStore for SeaStore {
             false
         };
         if locked {
-            bump(&txn, ChangeKind::Users).await?;
+            change.commit().await?;
+        } else {
+            // Only the count moved, and servers do not hold counts.
+            change.commit_unannounced().await?;
         }
-        txn.commit().await?;
         drop(turn);
         if locked {
             tracing::warn!(user_id, "user locked after too many failed logins");
@@ -217,10 +219,9 @@ impl SeaStore {
                 .col_expr(user::Column::PasswordExpired, false.into())
                 .col_expr(user::Column::FailedLogins, 0.into()),
         };
-        let txn = self.db().begin().await?;
-        update.exec(&txn).await?;
-        bump(&txn, ChangeKind::Users).await?;
-        txn.commit().await?;
+        let change = Announced::begin(self.db(), ChangeKind::Users).await?;
+        update.exec(change.txn()).await?;
+        change.commit().await?;
         self.find_user_by_login(&user.username).await
     }
 }
