@@ -2,7 +2,9 @@
 //! database round trip: clients, users who may not hold tokens, revoked token
 //! ids, and the key ring. Each kind is reloaded when its `state_version`
 //! counter moves (`changes.rs`); revocations are read incrementally, only the
-//! rows stamped after the last counter value seen.
+//! rows stamped after the last counter value seen. What this server commits
+//! itself on a request path (a revocation, a lockout) it also writes straight
+//! into memory, so that its own next request sees it without a reload.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
@@ -26,6 +28,10 @@ use crate::tokens::keys::{KeyMaterial, KeyRing};
 /// thousands then holds only one page of rows at a time, never all of them.
 const REVOCATION_PAGE: u64 = 512;
 
+/// The counter value memory starts from, and goes back to when it must read a
+/// kind again: no counter is negative, so the next probe sees it moved.
+const UNSEEN: i64 = -1;
+
 /// The in-memory view of the database.
 pub(super) struct Memory {
     /// The counter of each kind as last loaded, by [`ChangeKind::index`].
@@ -34,18 +40,29 @@ pub(super) struct Memory {
     clients: RwLock<Arc<HashMap<String, Arc<Client>>>>,
     /// Only users who are locked or disabled: everyone else may hold tokens, and
     /// keeping the few exceptions is far smaller than keeping every user.
-    restricted_users: RwLock<Arc<HashMap<String, UserStatus>>>,
+    restricted_users: RwLock<RestrictedUsers>,
     /// Revoked `jti`s and when the token they name expires.
     revoked: RwLock<RevokedSet>,
     key_materials: Mutex<Vec<KeyMaterial>>,
     key_ring: RwLock<Arc<KeyRing>>,
 }
 
+/// The users who may not hold tokens, as last loaded and since changed by this
+/// server itself.
+#[derive(Default)]
+struct RestrictedUsers {
+    by_id: HashMap<String, UserStatus>,
+    /// How many statuses this server has set itself ([`Memory::put_user_status`]).
+    /// A reload that began before one of them may have read the database before
+    /// that change committed: it must not replace the map.
+    local_changes: u64,
+}
+
 impl Default for Memory {
     fn default() -> Self {
         Self {
-            // No counter is negative, so the first probe loads every kind.
-            seen: [const { AtomicI64::new(-1) }; 4],
+            // The first probe loads every kind.
+            seen: [const { AtomicI64::new(UNSEEN) }; 4],
             available: AtomicBool::new(false),
             clients: RwLock::default(),
             restricted_users: RwLock::default(),
@@ -116,9 +133,67 @@ impl Memory {
         self.restricted_users
             .read()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .by_id
             .get(user_id)
             .copied()
             .unwrap_or_default()
+    }
+
+    /// Records a user's status that this server has just committed, so that
+    /// its own requests see it at once rather than after the next sync (a
+    /// lockout must stop the user's tokens on the server that counted the last
+    /// failure). The commit bumped the users counter, so every other server
+    /// reloads its users.
+    ///
+    /// The counter this memory last loaded is forgotten, so that this server
+    /// reloads them too on its next sync: a reload that ran after the commit
+    /// but finished before this call may hold a later change of the same user,
+    /// which this call just overwrote. The database has the last word within
+    /// one sync interval, and no change of another user is skipped.
+    pub(super) fn put_user_status(&self, user_id: &str, status: UserStatus) {
+        let mut users = self
+            .restricted_users
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if status.may_hold_tokens() {
+            users.by_id.remove(user_id);
+        } else {
+            users.by_id.insert(user_id.to_owned(), status);
+        }
+        users.local_changes += 1;
+        self.set_seen(ChangeKind::Users, UNSEEN);
+    }
+
+    /// Where a reload of the restricted users starts: pass it to
+    /// [`Memory::install_restricted_users`] with what the reload read.
+    fn restricted_users_mark(&self) -> u64 {
+        self.restricted_users
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .local_changes
+    }
+
+    /// Replaces the restricted users with those read from the database at the
+    /// users counter `version`, unless this server set a status itself since
+    /// `mark`: the rows may predate that change, so they are dropped and the
+    /// counter stays unseen, for the next sync to read them again.
+    fn install_restricted_users(
+        &self,
+        by_id: HashMap<String, UserStatus>,
+        version: i64,
+        mark: u64,
+    ) {
+        let mut users = self
+            .restricted_users
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if users.local_changes != mark {
+            return;
+        }
+        users.by_id = by_id;
+        // Under the lock, so that a concurrent `put_user_status` forgets the
+        // counter after this, never before.
+        self.set_seen(ChangeKind::Users, version);
     }
 
     pub(super) fn is_revoked(&self, jti: &str) -> bool {
@@ -198,8 +273,9 @@ impl SeaStore {
             memory.set_seen(ChangeKind::Clients, versions.get(ChangeKind::Clients));
         }
         if moved(ChangeKind::Users) {
-            bounded(self.reload_restricted_users()).await?;
-            memory.set_seen(ChangeKind::Users, versions.get(ChangeKind::Users));
+            let mark = memory.restricted_users_mark();
+            let restricted = bounded(self.load_restricted_users()).await?;
+            memory.install_restricted_users(restricted, versions.get(ChangeKind::Users), mark);
         }
         if moved(ChangeKind::Keys) {
             let materials = bounded(self.load_key_materials()).await?;
@@ -234,8 +310,8 @@ impl SeaStore {
         Ok(())
     }
 
-    async fn reload_restricted_users(&self) -> Result<(), StoreError> {
-        let restricted = user::Entity::find()
+    async fn load_restricted_users(&self) -> Result<HashMap<String, UserStatus>, StoreError> {
+        Ok(user::Entity::find()
             .filter(
                 Condition::any()
                     .add(user::Column::Locked.eq(true))
@@ -245,9 +321,7 @@ impl SeaStore {
             .await?
             .into_iter()
             .map(|row| (row.id.clone(), super::users::status_of(&row)))
-            .collect();
-        write(&self.memory().restricted_users, Arc::new(restricted));
-        Ok(())
+            .collect())
     }
 
     /// Adds the revocations stamped after the last counter value seen, up to
@@ -313,5 +387,49 @@ impl SeaStore {
         }
         memory.set_seen(ChangeKind::Revocations, version);
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn locked() -> UserStatus {
+        UserStatus {
+            locked: true,
+            ..UserStatus::default()
+        }
+    }
+
+    #[test]
+    fn a_reload_that_began_before_a_local_lock_neither_undoes_it_nor_counts_as_seen() {
+        let memory = Memory::default();
+        memory.install_restricted_users(HashMap::new(), 6, memory.restricted_users_mark());
+        assert_eq!(memory.seen(ChangeKind::Users), 6);
+
+        let mark = memory.restricted_users_mark();
+        memory.put_user_status("alice", locked());
+        assert!(memory.user_status("alice").locked);
+        // Rows read before the lock committed.
+        memory.install_restricted_users(HashMap::new(), 7, mark);
+        assert!(memory.user_status("alice").locked);
+        assert_eq!(memory.seen(ChangeKind::Users), UNSEEN);
+
+        // The next reload, begun after the lock, has the last word.
+        let mark = memory.restricted_users_mark();
+        memory.install_restricted_users(HashMap::new(), 8, mark);
+        assert!(!memory.user_status("alice").locked);
+        assert_eq!(memory.seen(ChangeKind::Users), 8);
+    }
+
+    #[test]
+    fn a_local_change_after_a_reload_makes_the_next_sync_read_users_again() {
+        let memory = Memory::default();
+        let mark = memory.restricted_users_mark();
+        memory.install_restricted_users(HashMap::new(), 9, mark);
+        memory.put_user_status("alice", locked());
+        assert_eq!(memory.seen(ChangeKind::Users), UNSEEN);
+        memory.put_user_status("alice", UserStatus::default());
+        assert!(!memory.user_status("alice").locked);
     }
 }
