@@ -118,7 +118,7 @@ impl SeaStore {
         row.insert(change.txn()).await?;
         change.commit().await?;
         tracing::info!(kid = %material.kid, %alg, "generated signing key");
-        self.refresh().await
+        self.sync_now().await
     }
 
     /// Adds a new `alg` key that is published now and signs from `now +

@@ -71,8 +71,8 @@ struct Inner {
     memory: Memory,
     master_key: Option<Arc<MasterKey>>,
     last_forced_key_reload: tokio::sync::Mutex<Option<std::time::Instant>>,
-    /// Held by one probe-and-reload at a time: the sync task and the writers
-    /// that refresh at once may overlap, and memory's view of each counter
+    /// Held by one probe-and-reload at a time: the sync task and other callers
+    /// of [`SeaStore::sync_now`] may overlap, and memory's view of each counter
     /// must only move forward.
     reload_turn: tokio::sync::Mutex<()>,
     /// SQLite only: the connection writes go through, one at a time (see
@@ -127,7 +127,7 @@ impl SeaStore {
     }
 
     /// Connects to `url`, applies pending migrations and wraps the result. Call
-    /// [`SeaStore::refresh`] before serving.
+    /// [`SeaStore::sync_now`] before serving.
     pub async fn open(
         url: &str,
         max_connections: u32,
@@ -195,9 +195,11 @@ impl SeaStore {
         }
     }
 
-    /// Probes the database and reloads memory if anything changed. Returns an
-    /// error, and marks the database unavailable, when it does not answer.
-    pub async fn refresh(&self) -> Result<(), StoreError> {
+    /// Syncs memory with the database now, as [`SeaStore::sync_forever`] does on
+    /// every tick: probes the database and reloads each kind whose counter
+    /// moved. Returns an error, and marks the database unavailable, when it
+    /// does not answer.
+    pub async fn sync_now(&self) -> Result<(), StoreError> {
         let outcome = self.probe_and_reload().await;
         self.inner.memory.set_available(outcome.is_ok());
         outcome
@@ -217,7 +219,7 @@ impl SeaStore {
         self.memory().revoked_count()
     }
 
-    /// Runs [`SeaStore::refresh`] every [`SYNC_INTERVAL`] until `stop` fires,
+    /// Runs [`SeaStore::sync_now`] every [`SYNC_INTERVAL`] until `stop` fires,
     /// publishing whether the database answers on `available`.
     pub async fn sync_forever(
         self,
@@ -231,7 +233,7 @@ impl SeaStore {
                 _ = ticker.tick() => {}
                 _ = stop.changed() => return,
             }
-            let result = self.refresh().await;
+            let result = self.sync_now().await;
             if let Err(err) = &result {
                 tracing::warn!(error = %err, "database check failed");
             }

@@ -275,7 +275,7 @@ mod tests {
         user(&here, "bob").await;
         let bob = there.change_user("bob", UserChange::Disable).await.unwrap();
         let bob = bob.unwrap().id;
-        here.refresh().await.unwrap();
+        here.sync_now().await.unwrap();
         assert!(here.user_status(&bob).disabled);
 
         there.change_user("bob", UserChange::Enable).await.unwrap();
@@ -285,10 +285,10 @@ mod tests {
         assert!(here.user_status(&alice.id).locked);
         assert!(here.user_status(&bob).disabled, "no sync ran yet");
 
-        here.refresh().await.unwrap();
+        here.sync_now().await.unwrap();
         assert!(here.user_status(&alice.id).locked);
         assert!(!here.user_status(&bob).disabled);
-        there.refresh().await.unwrap();
+        there.sync_now().await.unwrap();
         assert!(there.user_status(&alice.id).locked);
     }
 }
