@@ -1,4 +1,4 @@
-//! Clients: the `ClientStore` the core reads (from memory) and the management
+//! Clients: the `ClientStore` the core reads (from the cache) and the management
 //! operations the CLI runs.
 
 use std::sync::Arc;
@@ -72,7 +72,7 @@ fn to_view(row: client::Model, secret: Option<String>) -> Result<ClientView, Sto
 
 impl ClientStore for SeaStore {
     async fn client(&self, client_id: &str) -> Result<Option<Arc<Client>>, StoreError> {
-        match self.memory().client(client_id) {
+        match self.cache().client(client_id) {
             Some(client) => Ok(Some(client)),
             None => self.reload_client(client_id).await,
         }
@@ -87,7 +87,7 @@ impl ClientStore for SeaStore {
             .transpose()
             .map_err(|err| StoreError::Other(err.into()))?
             .map(Arc::new);
-        self.memory().put_client(client_id, client.clone());
+        self.cache().put_client(client_id, client.clone());
         Ok(client)
     }
 }
@@ -96,7 +96,7 @@ impl SeaStore {
     /// Every scope some enabled client may request, sorted; for discovery.
     pub fn known_scopes(&self) -> Vec<String> {
         let mut scopes: Vec<String> = self
-            .memory()
+            .cache()
             .clients()
             .values()
             .filter(|client| client.enabled)
@@ -110,7 +110,7 @@ impl SeaStore {
     /// The longest access-token lifetime any client has, at least `default`: how
     /// long a retired signing key must stay published.
     pub fn longest_access_token_ttl(&self, default: i64) -> i64 {
-        self.memory()
+        self.cache()
             .clients()
             .values()
             .filter_map(|client| client.access_token_ttl)

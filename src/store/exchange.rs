@@ -12,7 +12,7 @@
 //! The statement inserts each successor built from its used token's row, only
 //! while that row is live for the presenting client, and the trigger of
 //! migration `m20261122_000001` marks the used token in the same statement.
-//! The user check reads the database, which is never behind the memory the
+//! The user check reads the database, which is never behind the cache the
 //! checked path consults.
 
 use std::collections::HashMap;

@@ -108,7 +108,7 @@ impl SeaStore {
         now: UnixTime,
     ) -> Result<(), StoreError> {
         let materials = self.load_key_materials().await?;
-        let ring = self.memory().set_keys(materials)?;
+        let ring = self.cache().set_keys(materials)?;
         if ring.signing_key(alg, now).is_some() {
             return Ok(());
         }
@@ -257,7 +257,7 @@ async fn generate_off_runtime(
 
 impl KeyStore for SeaStore {
     fn key_ring(&self) -> Arc<KeyRing> {
-        self.memory().key_ring()
+        self.cache().key_ring()
     }
 
     async fn reload_keys(&self) -> Result<Arc<KeyRing>, StoreError> {
@@ -270,6 +270,6 @@ impl KeyStore for SeaStore {
             *last = Some(now);
         }
         let materials = self.load_key_materials().await?;
-        self.memory().set_keys(materials)
+        self.cache().set_keys(materials)
     }
 }

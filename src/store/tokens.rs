@@ -203,7 +203,7 @@ impl RefreshTokenStore for SeaStore {
             return Ok(false);
         }
         txn.commit().await?;
-        self.memory()
+        self.cache()
             .add_revoked(access.iter().map(|(jti, exp)| (jti.as_str(), *exp)));
         Ok(true)
     }
@@ -272,11 +272,11 @@ impl AccessTokenStore for SeaStore {
             return Ok(false);
         }
         txn.commit().await?;
-        self.memory().add_revoked([(jti, expires_at)]);
+        self.cache().add_revoked([(jti, expires_at)]);
         Ok(true)
     }
 
     fn is_revoked(&self, jti: &str) -> bool {
-        self.memory().is_revoked(jti)
+        self.cache().is_revoked(jti)
     }
 }

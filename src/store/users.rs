@@ -148,7 +148,7 @@ impl UserStore for SeaStore {
             tracing::warn!(user_id, "user locked after too many failed logins");
             // The request waits for no reload: this server's own requests see
             // the lock at once, the others' on their next sync.
-            self.memory().put_user_status(user_id, status);
+            self.cache().put_user_status(user_id, status);
         }
         Ok(())
     }
@@ -164,7 +164,7 @@ impl UserStore for SeaStore {
     }
 
     fn user_status(&self, user_id: &str) -> UserStatus {
-        self.memory().user_status(user_id)
+        self.cache().user_status(user_id)
     }
 }
 

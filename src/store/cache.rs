@@ -4,7 +4,7 @@
 //! counter moves (`changes.rs`); revocations are read incrementally, only the
 //! rows stamped after the last counter value seen. What this server commits
 //! itself on a request path (a revocation, a lockout) it also writes straight
-//! into memory, so that its own next request sees it without a reload.
+//! into the cache, so that its own next request sees it without a reload.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
@@ -28,12 +28,12 @@ use crate::tokens::keys::{KeyMaterial, KeyRing};
 /// thousands then holds only one page of rows at a time, never all of them.
 const REVOCATION_PAGE: u64 = 512;
 
-/// The counter value memory starts from, and goes back to when it must read a
+/// The counter value the cache starts from, and goes back to when it must read a
 /// kind again: no counter is negative, so the next probe sees it moved.
 const UNSEEN: i64 = -1;
 
 /// The in-memory view of the database.
-pub(super) struct Memory {
+pub(super) struct Cache {
     /// The counter of each kind as last loaded, by [`ChangeKind::index`].
     seen: [AtomicI64; 4],
     available: AtomicBool,
@@ -52,13 +52,13 @@ pub(super) struct Memory {
 #[derive(Default)]
 struct RestrictedUsers {
     by_id: HashMap<String, UserStatus>,
-    /// How many statuses this server has set itself ([`Memory::put_user_status`]).
+    /// How many statuses this server has set itself ([`Cache::put_user_status`]).
     /// A reload that began before one of them may have read the database before
     /// that change committed: it must not replace the map.
     local_changes: u64,
 }
 
-impl Default for Memory {
+impl Default for Cache {
     fn default() -> Self {
         Self {
             // The first probe loads every kind.
@@ -87,7 +87,7 @@ fn write<T>(lock: &RwLock<T>, value: T) {
         .unwrap_or_else(|poisoned| poisoned.into_inner()) = value;
 }
 
-impl Memory {
+impl Cache {
     fn seen(&self, kind: ChangeKind) -> i64 {
         self.seen[kind.index()].load(Ordering::Acquire)
     }
@@ -145,7 +145,7 @@ impl Memory {
     /// failure). The commit bumped the users counter, so every other server
     /// reloads its users.
     ///
-    /// The counter this memory last loaded is forgotten, so that this server
+    /// The counter the cache last loaded is forgotten, so that this server
     /// reloads them too on its next sync: a reload that ran after the commit
     /// but finished before this call may hold a later change of the same user,
     /// which this call just overwrote. The database has the last word within
@@ -165,7 +165,7 @@ impl Memory {
     }
 
     /// Where a reload of the restricted users starts: pass it to
-    /// [`Memory::install_restricted_users`] with what the reload read.
+    /// [`Cache::install_restricted_users`] with what the reload read.
     fn restricted_users_mark(&self) -> u64 {
         self.restricted_users
             .read()
@@ -259,35 +259,35 @@ impl Memory {
 }
 
 impl SeaStore {
-    pub(super) fn memory(&self) -> &Memory {
-        &self.inner.memory
+    pub(super) fn cache(&self) -> &Cache {
+        &self.inner.cache
     }
 
     /// Reloads each kind whose counter in `versions` differs from the one
-    /// memory last loaded; revocations only from the rows stamped since.
+    /// cache last loaded; revocations only from the rows stamped since.
     pub(super) async fn reload(&self, versions: Versions) -> Result<(), StoreError> {
-        let memory = self.memory();
-        let moved = |kind| versions.get(kind) != memory.seen(kind);
+        let cache = self.cache();
+        let moved = |kind| versions.get(kind) != cache.seen(kind);
         if moved(ChangeKind::Clients) {
             bounded(self.reload_clients()).await?;
-            memory.set_seen(ChangeKind::Clients, versions.get(ChangeKind::Clients));
+            cache.set_seen(ChangeKind::Clients, versions.get(ChangeKind::Clients));
         }
         if moved(ChangeKind::Users) {
-            let mark = memory.restricted_users_mark();
+            let mark = cache.restricted_users_mark();
             let restricted = bounded(self.load_restricted_users()).await?;
-            memory.install_restricted_users(restricted, versions.get(ChangeKind::Users), mark);
+            cache.install_restricted_users(restricted, versions.get(ChangeKind::Users), mark);
         }
         if moved(ChangeKind::Keys) {
             let materials = bounded(self.load_key_materials()).await?;
-            memory.set_keys(materials)?;
-            memory.set_seen(ChangeKind::Keys, versions.get(ChangeKind::Keys));
+            cache.set_keys(materials)?;
+            cache.set_seen(ChangeKind::Keys, versions.get(ChangeKind::Keys));
         }
         let now = clock::now();
         if moved(ChangeKind::Revocations) {
             self.sync_revocations(versions.get(ChangeKind::Revocations), now)
                 .await?;
         }
-        memory.prune_revoked(now);
+        cache.prune_revoked(now);
         Ok(())
     }
 
@@ -306,7 +306,7 @@ impl SeaStore {
                 }
             })
             .collect();
-        write(&self.memory().clients, Arc::new(clients));
+        write(&self.cache().clients, Arc::new(clients));
         Ok(())
     }
 
@@ -329,8 +329,8 @@ impl SeaStore {
     /// `changes::bump_returning`). Revocations are never undone, so entries
     /// are only added here; expired ones leave through the occasional prune.
     async fn sync_revocations(&self, version: i64, now: UnixTime) -> Result<(), StoreError> {
-        let memory = self.memory();
-        let mut last = memory.seen(ChangeKind::Revocations);
+        let cache = self.cache();
+        let mut last = cache.seen(ChangeKind::Revocations);
         if version < last {
             // The counter went back (a database restored from a backup, say):
             // the rows stamped from here on would look old. Read them all again.
@@ -377,15 +377,15 @@ impl SeaStore {
                     .filter(revocation::Column::ExpiresAt.gt(now))
                     .count(self.db());
                 let rows = bounded(async { Ok(count.await?) }).await?;
-                memory.reserve_revoked(usize::try_from(rows).unwrap_or(0));
+                cache.reserve_revoked(usize::try_from(rows).unwrap_or(0));
             }
-            memory.add_revoked(page.iter().map(|(jti, exp, _)| (jti.as_str(), *exp)));
+            cache.add_revoked(page.iter().map(|(jti, exp, _)| (jti.as_str(), *exp)));
             match page.into_iter().next_back() {
                 Some((jti, _, seq)) if full => cursor = Some((seq, jti)),
                 _ => break,
             }
         }
-        memory.set_seen(ChangeKind::Revocations, version);
+        cache.set_seen(ChangeKind::Revocations, version);
         Ok(())
     }
 }
@@ -403,33 +403,33 @@ mod tests {
 
     #[test]
     fn a_reload_that_began_before_a_local_lock_neither_undoes_it_nor_counts_as_seen() {
-        let memory = Memory::default();
-        memory.install_restricted_users(HashMap::new(), 6, memory.restricted_users_mark());
-        assert_eq!(memory.seen(ChangeKind::Users), 6);
+        let cache = Cache::default();
+        cache.install_restricted_users(HashMap::new(), 6, cache.restricted_users_mark());
+        assert_eq!(cache.seen(ChangeKind::Users), 6);
 
-        let mark = memory.restricted_users_mark();
-        memory.put_user_status("alice", locked());
-        assert!(memory.user_status("alice").locked);
+        let mark = cache.restricted_users_mark();
+        cache.put_user_status("alice", locked());
+        assert!(cache.user_status("alice").locked);
         // Rows read before the lock committed.
-        memory.install_restricted_users(HashMap::new(), 7, mark);
-        assert!(memory.user_status("alice").locked);
-        assert_eq!(memory.seen(ChangeKind::Users), UNSEEN);
+        cache.install_restricted_users(HashMap::new(), 7, mark);
+        assert!(cache.user_status("alice").locked);
+        assert_eq!(cache.seen(ChangeKind::Users), UNSEEN);
 
         // The next reload, begun after the lock, has the last word.
-        let mark = memory.restricted_users_mark();
-        memory.install_restricted_users(HashMap::new(), 8, mark);
-        assert!(!memory.user_status("alice").locked);
-        assert_eq!(memory.seen(ChangeKind::Users), 8);
+        let mark = cache.restricted_users_mark();
+        cache.install_restricted_users(HashMap::new(), 8, mark);
+        assert!(!cache.user_status("alice").locked);
+        assert_eq!(cache.seen(ChangeKind::Users), 8);
     }
 
     #[test]
     fn a_local_change_after_a_reload_makes_the_next_sync_read_users_again() {
-        let memory = Memory::default();
-        let mark = memory.restricted_users_mark();
-        memory.install_restricted_users(HashMap::new(), 9, mark);
-        memory.put_user_status("alice", locked());
-        assert_eq!(memory.seen(ChangeKind::Users), UNSEEN);
-        memory.put_user_status("alice", UserStatus::default());
-        assert!(!memory.user_status("alice").locked);
+        let cache = Cache::default();
+        let mark = cache.restricted_users_mark();
+        cache.install_restricted_users(HashMap::new(), 9, mark);
+        cache.put_user_status("alice", locked());
+        assert_eq!(cache.seen(ChangeKind::Users), UNSEEN);
+        cache.put_user_status("alice", UserStatus::default());
+        assert!(!cache.user_status("alice").locked);
     }
 }
