@@ -31,7 +31,7 @@ fn jwt_introspection(c: &mut Criterion) {
     );
     let (core, credentials, token) = runtime.block_on(async {
         let store = SeaStore::open(&url, 4, None).await.unwrap();
-        store.refresh().await.unwrap();
+        store.sync_now().await.unwrap();
         store
             .ensure_signing_key(SigningAlg::Es256, clock::now())
             .await
@@ -44,7 +44,7 @@ fn jwt_introspection(c: &mut Criterion) {
             public: false,
         };
         let client = store.create_client(spec, clock::now()).await.unwrap();
-        store.refresh().await.unwrap();
+        store.sync_now().await.unwrap();
         let credentials = ClientCredentials {
             client_id: client.client.id.clone(),
             client_secret: client.secret.map(Secret::new),

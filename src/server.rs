@@ -39,7 +39,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let shutdown = shutdown_signal()?;
     let store = open_store(&config).await.context("opening the database")?;
     store
-        .refresh()
+        .sync_now()
         .await
         .context("loading state from the database")?;
     store

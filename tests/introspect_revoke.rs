@@ -186,6 +186,42 @@ async fn tokens_go_inactive_when_their_user_is_locked_or_disabled() {
     assert!(becomes_inactive(&server, &client, &lee).await);
 }
 
+// The server that counts the locking failure stops the user's tokens before
+// it answers: its own next request does not wait for a sync to see the lock.
+#[tokio::test]
+async fn the_server_that_locks_a_user_refuses_their_tokens_at_once() {
+    let db = TestDb::new();
+    let server = Server::start_with(&db, &["--max-failed-logins", "2"]);
+    let client = create_full_client(&db.url);
+    create_user(&db.url, "lou", "pw-123456", &[]);
+    let mut grpc = server.grpc().await;
+    let tokens = grpc
+        .issue_token(password_request(&client, "lou", "pw-123456"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(server.is_active(&client, &tokens.access_token).await);
+    for _ in 0..2 {
+        grpc.issue_token(password_request(&client, "lou", "wrong"))
+            .await
+            .unwrap_err();
+    }
+    assert!(!server.is_active(&client, &tokens.access_token).await);
+    let refused = grpc
+        .refresh_token(pb::RefreshTokenRequest {
+            client: client.credentials(),
+            refresh_token: tokens.refresh_token.unwrap(),
+            scope: None,
+        })
+        .await
+        .unwrap_err();
+    let (_, code, description) = oauth_error(&refused);
+    assert_eq!(
+        (code.as_str(), description.as_str()),
+        ("invalid_grant", "User is locked")
+    );
+}
+
 #[tokio::test]
 async fn expired_tokens_are_inactive() {
     let db = TestDb::new();

@@ -161,9 +161,9 @@ async fn revoking_again_writes_nothing_and_moves_no_counter() {
 async fn the_store_records_a_revocation_once() {
     let db = TestDb::new();
     let first = SeaStore::open(&db.url, 2, None).await.unwrap();
-    first.refresh().await.unwrap();
+    first.sync_now().await.unwrap();
     let second = SeaStore::open(&db.url, 2, None).await.unwrap();
-    second.refresh().await.unwrap();
+    second.sync_now().await.unwrap();
     let jti = oauthd::tokens::secret::new_id();
     let expires_at = unix_now() + 600;
 
@@ -175,7 +175,7 @@ async fn the_store_records_a_revocation_once() {
     assert_eq!(versions(&db.url).await, once);
 
     assert!(!second.is_revoked(&jti), "not synced yet");
-    second.refresh().await.unwrap();
+    second.sync_now().await.unwrap();
     assert!(second.is_revoked(&jti), "read by the next sync");
     assert_eq!(second.revocations_held(), 1);
 }
@@ -408,7 +408,7 @@ async fn no_op_revocations_do_not_use_up_the_allowance() {
 async fn a_sync_of_many_pages_reads_every_live_revocation() {
     let db = TestDb::new();
     let store = SeaStore::open(&db.url, 2, None).await.unwrap();
-    store.refresh().await.unwrap();
+    store.sync_now().await.unwrap();
     let live: Vec<String> = (0..1300)
         .map(|_| oauthd::tokens::secret::new_id())
         .collect();
@@ -444,11 +444,11 @@ async fn a_sync_of_many_pages_reads_every_live_revocation() {
     txn.commit().await.unwrap();
     conn.close().await.unwrap();
 
-    store.refresh().await.unwrap();
+    store.sync_now().await.unwrap();
     assert_eq!(store.revocations_held(), live.len());
     assert!(live.iter().all(|jti| store.is_revoked(jti)));
     assert!(!store.is_revoked(&expired));
     let fresh = SeaStore::open(&db.url, 2, None).await.unwrap();
-    fresh.refresh().await.unwrap();
+    fresh.sync_now().await.unwrap();
     assert_eq!(fresh.revocations_held(), live.len(), "a first load alike");
 }

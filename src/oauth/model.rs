@@ -83,6 +83,30 @@ impl Client {
     }
 }
 
+/// Every scope some enabled client of `clients` may request, sorted, without
+/// repeats: what discovery lists as `scopes_supported`.
+pub fn scopes_of_enabled<'a>(clients: impl IntoIterator<Item = &'a Client>) -> Vec<String> {
+    let mut scopes: Vec<String> = clients
+        .into_iter()
+        .filter(|client| client.enabled)
+        .flat_map(|client| client.scopes.iter().map(str::to_owned))
+        .collect();
+    scopes.sort_unstable();
+    scopes.dedup();
+    scopes
+}
+
+/// The longest access-token lifetime of `clients`, at least `default`.
+pub fn longest_access_token_ttl<'a>(
+    clients: impl IntoIterator<Item = &'a Client>,
+    default: i64,
+) -> i64 {
+    clients
+        .into_iter()
+        .filter_map(|client| client.access_token_ttl)
+        .fold(default, i64::max)
+}
+
 /// A resource owner who logs in with the password grant.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct User {

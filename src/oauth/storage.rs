@@ -1,6 +1,8 @@
 //! The storage the protocol core needs, as small traits the core owns.
 //! `store/` implements them with sea-orm; nothing here knows about a database.
 
+use std::error::Error;
+use std::fmt;
 use std::future::Future;
 use std::sync::Arc;
 
@@ -10,19 +12,91 @@ use super::model::{
 };
 use crate::tokens::keys::KeyRing;
 
-/// Why storage failed, in the terms the core cares about.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+/// Why storage failed, in the terms the core cares about. Each kind keeps the
+/// error that caused it, for the one log line at the edge.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StoreError {
     /// The database does not answer; the client may retry later.
-    #[error("database unavailable: {0}")]
-    Unavailable(String),
+    Unavailable(StoreCause),
     /// A uniqueness rule was broken.
-    #[error("conflict: {0}")]
-    Conflict(String),
+    Conflict(StoreCause),
     /// Anything else.
-    #[error("storage error: {0}")]
-    Other(String),
+    Other(StoreCause),
 }
+
+impl StoreError {
+    /// What caused the failure.
+    pub fn cause(&self) -> &StoreCause {
+        match self {
+            Self::Unavailable(cause) | Self::Conflict(cause) | Self::Other(cause) => cause,
+        }
+    }
+}
+
+impl fmt::Display for StoreError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Unavailable(cause) => write!(f, "database unavailable: {cause}"),
+            Self::Conflict(cause) => write!(f, "conflict: {cause}"),
+            Self::Other(cause) => write!(f, "storage error: {cause}"),
+        }
+    }
+}
+
+impl Error for StoreError {
+    /// The message already quotes the cause's own, so the chain goes on below
+    /// the cause: a log of the whole chain names each error once. The cause
+    /// itself is [`StoreError::cause`].
+    fn source(&self) -> Option<&(dyn Error + 'static)> {
+        self.cause().error().source()
+    }
+}
+
+/// The error beneath a [`StoreError`], kept whole; behind an `Arc`, so that
+/// one failure can answer several waiting requests. Two causes are equal when
+/// their messages are: that is what a log or a test sees, and the errors of a
+/// database library rarely compare.
+#[derive(Debug, Clone)]
+pub struct StoreCause(Arc<dyn Error + Send + Sync>);
+
+impl StoreCause {
+    /// Keeps `err` as the cause.
+    pub fn new(err: impl Error + Send + Sync + 'static) -> Self {
+        Self(Arc::new(err))
+    }
+
+    /// The underlying error.
+    pub fn error(&self) -> &(dyn Error + Send + Sync + 'static) {
+        &*self.0
+    }
+}
+
+/// A cause that is only a message: nothing failed beneath it.
+impl From<String> for StoreCause {
+    fn from(message: String) -> Self {
+        Self(Arc::from(Box::<dyn Error + Send + Sync>::from(message)))
+    }
+}
+
+impl From<&str> for StoreCause {
+    fn from(message: &str) -> Self {
+        Self::from(message.to_owned())
+    }
+}
+
+impl fmt::Display for StoreCause {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl PartialEq for StoreCause {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0) || self.0.to_string() == other.0.to_string()
+    }
+}
+
+impl Eq for StoreCause {}
 
 /// Whether the database answered its latest probe.
 pub trait Availability: Send + Sync {

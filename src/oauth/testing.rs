@@ -421,23 +421,14 @@ impl MemoryStore {
 
 impl super::storage::ClientCatalog for MemoryStore {
     fn known_scopes(&self) -> Vec<String> {
-        let mut scopes: Vec<String> = self
-            .state()
-            .clients
-            .values()
-            .filter(|client| client.enabled)
-            .flat_map(|client| client.scopes.iter().map(str::to_owned).collect::<Vec<_>>())
-            .collect();
-        scopes.sort_unstable();
-        scopes.dedup();
-        scopes
+        super::model::scopes_of_enabled(self.state().clients.values().map(|client| &**client))
     }
 
     fn longest_access_token_ttl(&self, default: i64) -> i64 {
-        self.state()
-            .clients
-            .values()
-            .filter_map(|client| client.access_token_ttl)
-            .fold(default, i64::max)
+        let state = self.state();
+        super::model::longest_access_token_ttl(
+            state.clients.values().map(|client| &**client),
+            default,
+        )
     }
 }

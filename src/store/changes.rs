@@ -7,9 +7,11 @@
 //! releases before this split: nothing writes or reads it any more.
 
 use sea_orm::sea_query::{Expr, ExprTrait as _, Query};
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, EntityTrait,
+    QueryFilter, TransactionTrait,
+};
 
-use super::classify;
 use super::entities::state_version;
 use crate::oauth::storage::StoreError;
 
@@ -67,9 +69,48 @@ impl Versions {
     }
 }
 
+/// A transaction whose change every server reloads: [`Announced::commit`]
+/// bumps the kind's counter inside the transaction, so the change and its
+/// announcement commit together or not at all. Dropped without a commit (say,
+/// when an update matched no row), it rolls back, announcing nothing.
+pub(crate) struct Announced {
+    txn: DatabaseTransaction,
+    kind: ChangeKind,
+}
+
+impl Announced {
+    /// Begins a transaction that will announce a change of `kind`.
+    pub(crate) async fn begin(
+        db: &DatabaseConnection,
+        kind: ChangeKind,
+    ) -> Result<Self, StoreError> {
+        Ok(Self {
+            txn: db.begin().await?,
+            kind,
+        })
+    }
+
+    /// The transaction to write in.
+    pub(crate) fn txn(&self) -> &DatabaseTransaction {
+        &self.txn
+    }
+
+    /// Bumps the kind's counter and commits.
+    pub(crate) async fn commit(self) -> Result<(), StoreError> {
+        bump(&self.txn, self.kind).await?;
+        Ok(self.txn.commit().await?)
+    }
+
+    /// Commits without bumping: what was written turned out to change nothing
+    /// that servers hold in memory.
+    pub(crate) async fn commit_unannounced(self) -> Result<(), StoreError> {
+        Ok(self.txn.commit().await?)
+    }
+}
+
 /// Moves `kind`'s counter so that every server reloads that kind. Runs inside
 /// the transaction of the change it announces.
-pub(crate) async fn bump(conn: &impl ConnectionTrait, kind: ChangeKind) -> Result<(), StoreError> {
+async fn bump(conn: &impl ConnectionTrait, kind: ChangeKind) -> Result<(), StoreError> {
     add(conn, kind, 1).await
 }
 
@@ -90,8 +131,7 @@ async fn add(conn: &impl ConnectionTrait, kind: ChangeKind, step: i64) -> Result
         )
         .filter(state_version::Column::Id.eq(kind.row_id()))
         .exec(conn)
-        .await
-        .map_err(classify)?;
+        .await?;
     Ok(())
 }
 
@@ -126,18 +166,14 @@ pub(crate) async fn bump_returning(
         .to_owned();
     let row = conn
         .query_one(&statement)
-        .await
-        .map_err(classify)?
+        .await?
         .ok_or_else(|| missing(kind))?;
-    row.try_get::<i64>("", "version").map_err(classify)
+    Ok(row.try_get::<i64>("", "version")?)
 }
 
 /// Reads every kind's counter in one query.
 pub(crate) async fn read_versions(conn: &impl ConnectionTrait) -> Result<Versions, StoreError> {
-    let rows = state_version::Entity::find()
-        .all(conn)
-        .await
-        .map_err(classify)?;
+    let rows = state_version::Entity::find().all(conn).await?;
     let mut versions = [0; 4];
     for kind in ChangeKind::ALL {
         versions[kind.index()] = rows
@@ -150,8 +186,46 @@ pub(crate) async fn read_versions(conn: &impl ConnectionTrait) -> Result<Version
 }
 
 fn missing(kind: ChangeKind) -> StoreError {
-    StoreError::Other(format!(
-        "state_version row {} ({kind:?}) is missing",
-        kind.row_id()
-    ))
+    StoreError::Other(format!("state_version row {} ({kind:?}) is missing", kind.row_id()).into())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+    use crate::store::SeaStore;
+
+    #[tokio::test]
+    async fn announced_changes_bump_their_kind_only_when_they_commit() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
+        let store = SeaStore::open(&url, 2, None).await.unwrap();
+        let before = read_versions(store.db()).await.unwrap();
+
+        let dropped = Announced::begin(store.db(), ChangeKind::Users)
+            .await
+            .unwrap();
+        bump(dropped.txn(), ChangeKind::Keys).await.unwrap();
+        drop(dropped);
+        Announced::begin(store.db(), ChangeKind::Keys)
+            .await
+            .unwrap()
+            .commit_unannounced()
+            .await
+            .unwrap();
+        assert_eq!(read_versions(store.db()).await.unwrap(), before);
+
+        Announced::begin(store.db(), ChangeKind::Users)
+            .await
+            .unwrap()
+            .commit()
+            .await
+            .unwrap();
+        let after = read_versions(store.db()).await.unwrap();
+        for kind in ChangeKind::ALL {
+            let step = i64::from(kind == ChangeKind::Users);
+            assert_eq!(after.get(kind), before.get(kind) + step, "{kind:?}");
+        }
+    }
 }

@@ -1,17 +1,18 @@
-//! Clients: the `ClientStore` the core reads (from memory) and the management
+//! Clients: the `ClientStore` the core reads (from the cache) and the management
 //! operations the CLI runs.
 
 use std::sync::Arc;
 
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder,
-    TransactionTrait,
 };
 
-use super::changes::{ChangeKind, bump};
+use super::SeaStore;
+use super::changes::{Announced, ChangeKind};
 use super::entities::client;
-use super::{SeaStore, classify};
-use crate::oauth::model::{Client, GrantType, UnixTime};
+use crate::oauth::model::{
+    Client, GrantType, UnixTime, longest_access_token_ttl, scopes_of_enabled,
+};
 use crate::oauth::scope::ScopeSet;
 use crate::oauth::storage::{ClientCatalog, ClientStore, StoreError};
 use crate::tokens::credential::{self, CredentialKind};
@@ -64,7 +65,7 @@ pub(super) fn to_domain(row: client::Model) -> Result<Client, String> {
 
 fn to_view(row: client::Model, secret: Option<String>) -> Result<ClientView, StoreError> {
     let created_at = row.created_at;
-    let client = to_domain(row).map_err(StoreError::Other)?;
+    let client = to_domain(row).map_err(|err| StoreError::Other(err.into()))?;
     Ok(ClientView {
         client,
         secret,
@@ -80,7 +81,7 @@ fn new_client_secret() -> String {
 
 impl ClientStore for SeaStore {
     async fn client(&self, client_id: &str) -> Result<Option<Arc<Client>>, StoreError> {
-        match self.memory().client(client_id) {
+        match self.cache().client(client_id) {
             Some(client) => Ok(Some(client)),
             None => self.reload_client(client_id).await,
         }
@@ -89,14 +90,13 @@ impl ClientStore for SeaStore {
     async fn reload_client(&self, client_id: &str) -> Result<Option<Arc<Client>>, StoreError> {
         let row = client::Entity::find_by_id(client_id.to_owned())
             .one(self.db())
-            .await
-            .map_err(classify)?;
+            .await?;
         let client = row
             .map(to_domain)
             .transpose()
-            .map_err(StoreError::Other)?
+            .map_err(|err| StoreError::Other(err.into()))?
             .map(Arc::new);
-        self.memory().put_client(client_id, client.clone());
+        self.cache().put_client(client_id, client.clone());
         Ok(client)
     }
 }
@@ -122,10 +122,9 @@ impl SeaStore {
             enabled: Set(true),
             created_at: Set(now),
         };
-        let txn = self.db().begin().await.map_err(classify)?;
-        let row = row.insert(&txn).await.map_err(classify)?;
-        bump(&txn, ChangeKind::Clients).await?;
-        txn.commit().await.map_err(classify)?;
+        let change = Announced::begin(self.db(), ChangeKind::Clients).await?;
+        let row = row.insert(change.txn()).await?;
+        change.commit().await?;
         to_view(row, secret)
     }
 
@@ -135,8 +134,7 @@ impl SeaStore {
             .order_by_asc(client::Column::CreatedAt)
             .order_by_asc(client::Column::ClientId)
             .all(self.db())
-            .await
-            .map_err(classify)?
+            .await?
             .into_iter()
             .map(|row| to_view(row, None))
             .collect()
@@ -146,8 +144,7 @@ impl SeaStore {
     pub async fn show_client(&self, client_id: &str) -> Result<Option<ClientView>, StoreError> {
         client::Entity::find_by_id(client_id.to_owned())
             .one(self.db())
-            .await
-            .map_err(classify)?
+            .await?
             .map(|row| to_view(row, None))
             .transpose()
     }
@@ -158,18 +155,16 @@ impl SeaStore {
         client_id: &str,
         enabled: bool,
     ) -> Result<Option<ClientView>, StoreError> {
-        let txn = self.db().begin().await.map_err(classify)?;
+        let change = Announced::begin(self.db(), ChangeKind::Clients).await?;
         let updated = client::Entity::update_many()
             .col_expr(client::Column::Enabled, enabled.into())
             .filter(client::Column::ClientId.eq(client_id))
-            .exec(&txn)
-            .await
-            .map_err(classify)?;
+            .exec(change.txn())
+            .await?;
         if updated.rows_affected == 0 {
             return Ok(None);
         }
-        bump(&txn, ChangeKind::Clients).await?;
-        txn.commit().await.map_err(classify)?;
+        change.commit().await?;
         self.show_client(client_id).await
     }
 
@@ -182,7 +177,7 @@ impl SeaStore {
         client_id: &str,
     ) -> Result<Option<ClientView>, StoreError> {
         let secret = new_client_secret();
-        let txn = self.db().begin().await.map_err(classify)?;
+        let change = Announced::begin(self.db(), ChangeKind::Clients).await?;
         let updated = client::Entity::update_many()
             .col_expr(
                 client::Column::SecretHash,
@@ -190,14 +185,12 @@ impl SeaStore {
             )
             .filter(client::Column::ClientId.eq(client_id))
             .filter(client::Column::SecretHash.is_not_null())
-            .exec(&txn)
-            .await
-            .map_err(classify)?;
+            .exec(change.txn())
+            .await?;
         if updated.rows_affected == 0 {
             return Ok(None);
         }
-        bump(&txn, ChangeKind::Clients).await?;
-        txn.commit().await.map_err(classify)?;
+        change.commit().await?;
         Ok(self.show_client(client_id).await?.map(|view| ClientView {
             secret: Some(secret),
             ..view
@@ -207,42 +200,25 @@ impl SeaStore {
     /// Deletes a client and, by cascade, its refresh and opaque tokens. Its JWTs
     /// introspect inactive once servers reload. Returns whether it existed.
     pub async fn delete_client(&self, client_id: &str) -> Result<bool, StoreError> {
-        let txn = self.db().begin().await.map_err(classify)?;
+        let change = Announced::begin(self.db(), ChangeKind::Clients).await?;
         let deleted = client::Entity::delete_by_id(client_id.to_owned())
-            .exec(&txn)
-            .await
-            .map_err(classify)?;
+            .exec(change.txn())
+            .await?;
         if deleted.rows_affected == 0 {
             return Ok(false);
         }
-        bump(&txn, ChangeKind::Clients).await?;
-        txn.commit().await.map_err(classify)?;
+        change.commit().await?;
         Ok(true)
     }
 }
 
 impl ClientCatalog for SeaStore {
-    /// Every scope some enabled client may request, sorted; for discovery.
     fn known_scopes(&self) -> Vec<String> {
-        let mut scopes: Vec<String> = self
-            .memory()
-            .clients()
-            .values()
-            .filter(|client| client.enabled)
-            .flat_map(|client| client.scopes.iter().map(str::to_owned).collect::<Vec<_>>())
-            .collect();
-        scopes.sort_unstable();
-        scopes.dedup();
-        scopes
+        scopes_of_enabled(self.cache().clients().values().map(|client| &**client))
     }
 
-    /// The longest access-token lifetime any client has, at least `default`: how
-    /// long a retired signing key must stay published.
     fn longest_access_token_ttl(&self, default: i64) -> i64 {
-        self.memory()
-            .clients()
-            .values()
-            .filter_map(|client| client.access_token_ttl)
-            .fold(default, i64::max)
+        let clients = self.cache().clients();
+        longest_access_token_ttl(clients.values().map(|client| &**client), default)
     }
 }

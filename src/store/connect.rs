@@ -7,7 +7,6 @@ use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbBackend};
 use sea_orm_migration::MigratorTrait as _;
 
 use super::changes::{Versions, read_versions};
-use super::classify;
 use crate::migrations::Migrator;
 use crate::oauth::storage::StoreError;
 
@@ -54,7 +53,7 @@ pub(super) async fn connect(
                 // the hot paths read from memory, not from SQLite.
                 .pragma("cache_size", "-1024")
         });
-    Database::connect(options).await.map_err(classify)
+    Ok(Database::connect(options).await?)
 }
 
 /// On SQLite, the one connection writes go through: SQLite writes one at a
@@ -76,7 +75,7 @@ fn is_sqlite(url: &str) -> bool {
 
 /// Applies pending migrations.
 pub(super) async fn migrate(db: &DatabaseConnection) -> Result<(), StoreError> {
-    Migrator::up(db, None).await.map_err(classify)
+    Ok(Migrator::up(db, None).await?)
 }
 
 /// Checks that the database answers and returns the change counters, read in
@@ -93,7 +92,7 @@ pub(crate) async fn probe(db: &DatabaseConnection, url: &str) -> Result<Versions
             .min_connections(0)
             .sqlx_logging(false)
             .map_sqlx_sqlite_opts(|opts| opts.create_if_missing(false));
-        let fresh = Database::connect(options).await.map_err(classify)?;
+        let fresh = Database::connect(options).await?;
         let versions = read_versions(&fresh).await;
         let _ = fresh.close().await;
         versions

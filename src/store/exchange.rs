@@ -12,7 +12,7 @@
 //! The statement inserts each successor built from its used token's row, only
 //! while that row is live for the presenting client, and the trigger of
 //! migration `m20261122_000001` marks the used token in the same statement.
-//! The user check reads the database, which is never behind the memory the
+//! The user check reads the database, which is never behind the cache the
 //! checked path consults.
 
 use std::collections::HashMap;
@@ -21,9 +21,9 @@ use std::sync::{Mutex, MutexGuard};
 use sea_orm::{DbBackend, EntityTrait, Statement, Value};
 use tokio::sync::oneshot;
 
+use super::SeaStore;
 use super::entities::refresh_token;
 use super::tokens::refresh_to_domain;
-use super::{SeaStore, classify};
 use crate::oauth::model::{RefreshRecord, RefreshSuccessor};
 use crate::oauth::storage::StoreError;
 
@@ -123,7 +123,7 @@ impl SeaStore {
                 .from_raw_sql(exchange_statement(&batch))
                 .all(turn.db())
                 .await
-                .map_err(classify);
+                .map_err(StoreError::from);
             drop(turn);
             answer(batch, result);
         }

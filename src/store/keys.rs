@@ -7,12 +7,12 @@ use std::time::Duration;
 use sea_orm::sea_query::ExprTrait as _;
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder,
-    TransactionTrait,
 };
 
-use super::changes::{ChangeKind, bump};
+use super::SeaStore;
+use super::changes::{Announced, ChangeKind};
 use super::entities::signing_key;
-use super::{SeaStore, classify};
+use super::error::other;
 use crate::oauth::model::UnixTime;
 use crate::oauth::storage::{KeyStore, StoreError};
 use crate::tokens::keys::{KeyMaterial, KeyRing, SigningAlg, generate};
@@ -43,23 +43,26 @@ impl SeaStore {
             .order_by_asc(signing_key::Column::CreatedAt)
             .order_by_asc(signing_key::Column::Kid)
             .all(self.db())
-            .await
-            .map_err(classify)?;
+            .await?;
         rows.into_iter().map(|row| self.unseal(row)).collect()
     }
 
     fn unseal(&self, row: signing_key::Model) -> Result<KeyMaterial, StoreError> {
-        let alg: SigningAlg = row.alg.parse().map_err(StoreError::Other)?;
+        let alg: SigningAlg = row
+            .alg
+            .parse()
+            .map_err(|err: String| StoreError::Other(err.into()))?;
         let private = if row.sealed {
             let master = self.inner.master_key.as_ref().ok_or_else(|| {
-                StoreError::Other(format!(
-                    "signing key {} is encrypted but no master key is configured (--master-key)",
-                    row.kid
-                ))
+                StoreError::Other(
+                    format!(
+                        "signing key {} is encrypted but no master key is configured (--master-key)",
+                        row.kid
+                    )
+                    .into(),
+                )
             })?;
-            master
-                .open(&row.kid, &row.private_key)
-                .map_err(|err| StoreError::Other(err.to_string()))?
+            master.open(&row.kid, &row.private_key).map_err(other)?
         } else {
             row.private_key.into_bytes()
         };
@@ -78,12 +81,11 @@ impl SeaStore {
             Some(master) => (
                 master
                     .seal(&material.kid, &material.private)
-                    .map_err(|err| StoreError::Other(err.to_string()))?,
+                    .map_err(other)?,
                 true,
             ),
             None => (
-                String::from_utf8(material.private.clone())
-                    .map_err(|err| StoreError::Other(err.to_string()))?,
+                String::from_utf8(material.private.clone()).map_err(other)?,
                 false,
             ),
         };
@@ -106,18 +108,17 @@ impl SeaStore {
         now: UnixTime,
     ) -> Result<(), StoreError> {
         let materials = self.load_key_materials().await?;
-        let ring = self.memory().set_keys(materials)?;
+        let ring = self.cache().set_keys(materials)?;
         if ring.signing_key(alg, now).is_some() {
             return Ok(());
         }
         let material = generate_off_runtime(alg, now, now).await?;
-        self.seal(&material)?
-            .insert(self.db())
-            .await
-            .map_err(classify)?;
-        bump(self.db(), ChangeKind::Keys).await?;
+        let row = self.seal(&material)?;
+        let change = Announced::begin(self.db(), ChangeKind::Keys).await?;
+        row.insert(change.txn()).await?;
+        change.commit().await?;
         tracing::info!(kid = %material.kid, %alg, "generated signing key");
-        self.refresh().await
+        self.sync_now().await
     }
 
     /// Adds a new `alg` key that is published now and signs from `now +
@@ -167,7 +168,7 @@ impl SeaStore {
         let activates_at = now + Ord::max(publish_delay, 0);
         let material = generate_off_runtime(alg, now, activates_at).await?;
         let row = self.seal(&material)?;
-        let txn = self.db().begin().await.map_err(classify)?;
+        let change = Announced::begin(self.db(), ChangeKind::Keys).await?;
         // Only keys of the same algorithm retire: a CLI configured with another
         // algorithm must not leave servers without a key for theirs.
         let retire = signing_key::Entity::update_many()
@@ -188,13 +189,12 @@ impl SeaStore {
                     .or(signing_key::Column::DeactivatedAt.gt(activates_at)),
             ),
         };
-        let retired = retire.exec(&txn).await.map_err(classify)?;
+        let retired = retire.exec(change.txn()).await?;
         if only_if_current.is_some() && retired.rows_affected != 1 {
             return Ok(None);
         }
-        let row = row.insert(&txn).await.map_err(classify)?;
-        bump(&txn, ChangeKind::Keys).await?;
-        txn.commit().await.map_err(classify)?;
+        let row = row.insert(change.txn()).await?;
+        change.commit().await?;
         tracing::info!(kid = %row.kid, %alg, activates_at, "rotated signing key");
         Ok(Some(to_view(row)))
     }
@@ -227,8 +227,7 @@ impl SeaStore {
             .order_by_asc(signing_key::Column::CreatedAt)
             .order_by_asc(signing_key::Column::Kid)
             .all(self.db())
-            .await
-            .map_err(classify)?
+            .await?
             .into_iter()
             .map(to_view)
             .collect())
@@ -252,13 +251,13 @@ async fn generate_off_runtime(
 ) -> Result<KeyMaterial, StoreError> {
     tokio::task::spawn_blocking(move || generate(alg, now, activates_at))
         .await
-        .map_err(|err| StoreError::Other(err.to_string()))?
-        .map_err(|err| StoreError::Other(err.to_string()))
+        .map_err(other)?
+        .map_err(other)
 }
 
 impl KeyStore for SeaStore {
     fn key_ring(&self) -> Arc<KeyRing> {
-        self.memory().key_ring()
+        self.cache().key_ring()
     }
 
     async fn reload_keys(&self) -> Result<Arc<KeyRing>, StoreError> {
@@ -271,6 +270,6 @@ impl KeyStore for SeaStore {
             *last = Some(now);
         }
         let materials = self.load_key_materials().await?;
-        self.memory().set_keys(materials)
+        self.cache().set_keys(materials)
     }
 }

@@ -2,7 +2,7 @@
 //!
 //! `SeaStore` implements the core's traits (`oauth::storage`). Whatever the hot
 //! paths read (clients, locked or disabled users, revocations, signing keys) is
-//! held in memory ([`memory::Memory`]). Each kind has its own `state_version`
+//! held in memory ([`cache::Cache`]). Each kind has its own `state_version`
 //! counter ([`changes`]), which a background task checks four times a second:
 //! a kind whose counter moved is reloaded, revocations only from the rows
 //! newer than the last seen, so a change made by any process reaches every
@@ -10,6 +10,7 @@
 //!
 //! The same entities, queries and migrations serve SQLite and PostgreSQL.
 
+mod cache;
 mod changes;
 mod clients;
 mod connect;
@@ -17,7 +18,6 @@ pub mod entities;
 mod error;
 mod exchange;
 mod keys;
-mod memory;
 mod revoked;
 mod tokens;
 mod users;
@@ -32,12 +32,10 @@ pub use clients::{ClientSpec, ClientView};
 pub use keys::KeyView;
 pub use users::{UserChange, UserSpec, UserView};
 
+use self::cache::Cache;
 use self::exchange::ExchangeQueue;
-use self::memory::Memory;
 use crate::oauth::storage::StoreError;
 use crate::tokens::master_key::MasterKey;
-
-pub(crate) use error::classify;
 
 /// How often servers check the database for changes (and that it answers).
 pub const SYNC_INTERVAL: Duration = Duration::from_millis(250);
@@ -70,11 +68,11 @@ pub struct SeaStore {
 struct Inner {
     db: DatabaseConnection,
     database_url: String,
-    memory: Memory,
+    cache: Cache,
     master_key: Option<Arc<MasterKey>>,
     last_forced_key_reload: tokio::sync::Mutex<Option<std::time::Instant>>,
-    /// Held by one probe-and-reload at a time: the sync task and the writers
-    /// that refresh at once may overlap, and memory's view of each counter
+    /// Held by one probe-and-reload at a time: the sync task and other callers
+    /// of [`SeaStore::sync_now`] may overlap, and the cache's view of each counter
     /// must only move forward.
     reload_turn: tokio::sync::Mutex<()>,
     /// SQLite only: the connection writes go through, one at a time (see
@@ -115,7 +113,7 @@ impl SeaStore {
             inner: Arc::new(Inner {
                 db,
                 database_url: database_url.to_owned(),
-                memory: Memory::default(),
+                cache: Cache::default(),
                 master_key,
                 last_forced_key_reload: tokio::sync::Mutex::default(),
                 reload_turn: tokio::sync::Mutex::default(),
@@ -129,7 +127,7 @@ impl SeaStore {
     }
 
     /// Connects to `url`, applies pending migrations and wraps the result. Call
-    /// [`SeaStore::refresh`] before serving.
+    /// [`SeaStore::sync_now`] before serving.
     pub async fn open(
         url: &str,
         max_connections: u32,
@@ -193,15 +191,17 @@ impl SeaStore {
         PoolStats {
             size,
             idle,
-            available: self.memory().available(),
+            available: self.cache().available(),
         }
     }
 
-    /// Probes the database and reloads memory if anything changed. Returns an
-    /// error, and marks the database unavailable, when it does not answer.
-    pub async fn refresh(&self) -> Result<(), StoreError> {
+    /// Syncs the cache with the database now, as [`SeaStore::sync_forever`] does on
+    /// every tick: probes the database and reloads each kind whose counter
+    /// moved. Returns an error, and marks the database unavailable, when it
+    /// does not answer.
+    pub async fn sync_now(&self) -> Result<(), StoreError> {
         let outcome = self.probe_and_reload().await;
-        self.inner.memory.set_available(outcome.is_ok());
+        self.inner.cache.set_available(outcome.is_ok());
         outcome
     }
 
@@ -216,10 +216,10 @@ impl SeaStore {
 
     /// How many revocations this server holds in memory; for metrics and tests.
     pub fn revocations_held(&self) -> usize {
-        self.memory().revoked_count()
+        self.cache().revoked_count()
     }
 
-    /// Runs [`SeaStore::refresh`] every [`SYNC_INTERVAL`] until `stop` fires,
+    /// Runs [`SeaStore::sync_now`] every [`SYNC_INTERVAL`] until `stop` fires,
     /// publishing whether the database answers on `available`.
     pub async fn sync_forever(
         self,
@@ -233,7 +233,7 @@ impl SeaStore {
                 _ = ticker.tick() => {}
                 _ = stop.changed() => return,
             }
-            let result = self.refresh().await;
+            let result = self.sync_now().await;
             if let Err(err) = &result {
                 tracing::warn!(error = %err, "database check failed");
             }
@@ -257,6 +257,6 @@ pub(crate) async fn bounded<T>(
 
 impl crate::oauth::storage::Availability for SeaStore {
     fn database_available(&self) -> bool {
-        self.memory().available()
+        self.cache().available()
     }
 }

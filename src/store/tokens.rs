@@ -8,9 +8,9 @@ use sea_orm::{
     QuerySelect, TransactionTrait,
 };
 
+use super::SeaStore;
 use super::changes::{ChangeKind, bump_returning, unbump};
 use super::entities::{access_token, refresh_token, revocation};
-use super::{SeaStore, classify};
 use crate::oauth::model::{
     AccessClaims, NewRefreshToken, OpaqueAccessRecord, RefreshRecord, RefreshSuccessor, UnixTime,
 };
@@ -18,7 +18,7 @@ use crate::oauth::scope::ScopeSet;
 use crate::oauth::storage::{AccessTokenStore, RefreshTokenStore, StoreError};
 
 fn scope(text: &str) -> Result<ScopeSet, StoreError> {
-    ScopeSet::parse(text).map_err(|err| StoreError::Other(err.description().to_owned()))
+    ScopeSet::parse(text).map_err(|err| StoreError::Other(err.description().into()))
 }
 
 pub(super) fn refresh_to_domain(row: refresh_token::Model) -> Result<RefreshRecord, StoreError> {
@@ -77,8 +77,7 @@ async fn unrecorded<'a>(
         .filter(revocation::Column::Jti.is_in(revoked.iter().map(|(jti, _)| jti.as_str())))
         .into_tuple::<String>()
         .all(conn)
-        .await
-        .map_err(classify)?
+        .await?
         .into_iter()
         .collect();
     Ok(revoked
@@ -115,8 +114,7 @@ async fn insert_revocations(
                 .to_owned(),
         )
         .exec_without_returning(conn)
-        .await
-        .map_err(classify)?;
+        .await?;
     if inserted == 0 {
         unbump(conn, ChangeKind::Revocations).await?;
     }
@@ -128,16 +126,14 @@ impl RefreshTokenStore for SeaStore {
         let turn = self.write_turn().await;
         refresh_token::Entity::insert(refresh_row(token, None))
             .exec_without_returning(turn.db())
-            .await
-            .map_err(classify)?;
+            .await?;
         Ok(())
     }
 
     async fn find_refresh(&self, token_hash: &str) -> Result<Option<RefreshRecord>, StoreError> {
         refresh_token::Entity::find_by_id(token_hash.to_owned())
             .one(self.db())
-            .await
-            .map_err(classify)?
+            .await?
             .map(refresh_to_domain)
             .transpose()
     }
@@ -149,7 +145,7 @@ impl RefreshTokenStore for SeaStore {
         next: &NewRefreshToken,
     ) -> Result<bool, StoreError> {
         let turn = self.write_turn().await;
-        let txn = turn.db().begin().await.map_err(classify)?;
+        let txn = turn.db().begin().await?;
         // The single-use rule lives in this one conditional UPDATE: of any number
         // of concurrent requests, on any number of replicas, exactly one sees a
         // row affected; the row lock makes a concurrent family revocation either
@@ -160,16 +156,14 @@ impl RefreshTokenStore for SeaStore {
             .filter(refresh_token::Column::UsedAt.is_null())
             .filter(refresh_token::Column::Revoked.eq(false))
             .exec(&txn)
-            .await
-            .map_err(classify)?;
+            .await?;
         if marked.rows_affected != 1 {
             return Ok(false);
         }
         refresh_token::Entity::insert(refresh_row(next, Some(used_hash)))
             .exec_without_returning(&txn)
-            .await
-            .map_err(classify)?;
-        txn.commit().await.map_err(classify)?;
+            .await?;
+        txn.commit().await?;
         Ok(true)
     }
 
@@ -184,21 +178,19 @@ impl RefreshTokenStore for SeaStore {
 
     async fn revoke_family(&self, family_id: &str, now: UnixTime) -> Result<bool, StoreError> {
         let turn = self.write_turn().await;
-        let txn = turn.db().begin().await.map_err(classify)?;
+        let txn = turn.db().begin().await?;
         let marked = refresh_token::Entity::update_many()
             .col_expr(refresh_token::Column::Revoked, true.into())
             .filter(refresh_token::Column::FamilyId.eq(family_id))
             .filter(refresh_token::Column::Revoked.eq(false))
             .exec(&txn)
-            .await
-            .map_err(classify)?
+            .await?
             .rows_affected;
         let access: Vec<(String, UnixTime)> = refresh_token::Entity::find()
             .filter(refresh_token::Column::FamilyId.eq(family_id))
             .filter(refresh_token::Column::AccessExpiresAt.gt(now))
             .all(&txn)
-            .await
-            .map_err(classify)?
+            .await?
             .into_iter()
             .map(|row| (row.access_jti, row.access_expires_at))
             .collect();
@@ -210,8 +202,8 @@ impl RefreshTokenStore for SeaStore {
             // Revoked before: nothing to write (the transaction rolls back).
             return Ok(false);
         }
-        txn.commit().await.map_err(classify)?;
-        self.memory()
+        txn.commit().await?;
+        self.cache()
             .add_revoked(access.iter().map(|(jti, exp)| (jti.as_str(), *exp)));
         Ok(true)
     }
@@ -234,8 +226,7 @@ impl AccessTokenStore for SeaStore {
             expires_at: Set(claims.exp),
         }
         .insert(turn.db())
-        .await
-        .map_err(classify)?;
+        .await?;
         Ok(())
     }
 
@@ -245,8 +236,7 @@ impl AccessTokenStore for SeaStore {
     ) -> Result<Option<OpaqueAccessRecord>, StoreError> {
         let Some(row) = access_token::Entity::find_by_id(token_hash.to_owned())
             .one(self.db())
-            .await
-            .map_err(classify)?
+            .await?
         else {
             return Ok(None);
         };
@@ -276,17 +266,17 @@ impl AccessTokenStore for SeaStore {
             return Ok(false);
         }
         let turn = self.write_turn().await;
-        let txn = turn.db().begin().await.map_err(classify)?;
+        let txn = turn.db().begin().await?;
         if insert_revocations(&txn, &fresh).await? == 0 {
             // Revoked before, maybe by another replica: nothing to write.
             return Ok(false);
         }
-        txn.commit().await.map_err(classify)?;
-        self.memory().add_revoked([(jti, expires_at)]);
+        txn.commit().await?;
+        self.cache().add_revoked([(jti, expires_at)]);
         Ok(true)
     }
 
     fn is_revoked(&self, jti: &str) -> bool {
-        self.memory().is_revoked(jti)
+        self.cache().is_revoked(jti)
     }
 }

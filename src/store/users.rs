@@ -1,15 +1,15 @@
 //! Users: the `UserStore` the password grant uses and the management operations
 //! the CLI runs.
 
-use sea_orm::sea_query::{Expr, ExprTrait as _};
+use sea_orm::sea_query::{Expr, ExprTrait as _, Query};
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, EntityTrait, QueryFilter,
-    TransactionTrait,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, EntityTrait,
+    QueryFilter, TransactionTrait,
 };
 
-use super::changes::{ChangeKind, bump};
+use super::SeaStore;
+use super::changes::{Announced, ChangeKind};
 use super::entities::user;
-use super::{SeaStore, classify};
 use crate::oauth::model::{UnixTime, User, UserStatus};
 use crate::oauth::storage::{StoreError, UserStore};
 use crate::tokens::secret::new_id;
@@ -67,6 +67,34 @@ fn to_domain(row: user::Model) -> User {
     }
 }
 
+/// Locks the user once `lock_after` failures are counted, in one statement.
+/// Returns the user's status if this call locked them, `None` if they were
+/// locked already or are below the limit.
+async fn lock_if_due(
+    conn: &impl ConnectionTrait,
+    user_id: &str,
+    lock_after: u32,
+) -> Result<Option<UserStatus>, StoreError> {
+    let statement = Query::update()
+        .table(user::Entity)
+        .value(user::Column::Locked, true)
+        .and_where(user::Column::Id.eq(user_id))
+        .and_where(user::Column::Locked.eq(false))
+        .and_where(user::Column::FailedLogins.gte(i64::from(lock_after)))
+        .returning(
+            Query::returning().columns([user::Column::Disabled, user::Column::PasswordExpired]),
+        )
+        .to_owned();
+    let Some(row) = conn.query_one(&statement).await? else {
+        return Ok(None);
+    };
+    Ok(Some(UserStatus {
+        locked: true,
+        disabled: row.try_get("", "disabled")?,
+        password_expired: row.try_get("", "password_expired")?,
+    }))
+}
+
 fn login_matches(login: &str) -> Condition {
     Condition::any()
         .add(user::Column::Username.eq(login))
@@ -79,8 +107,7 @@ impl UserStore for SeaStore {
         let rows = user::Entity::find()
             .filter(login_matches(login))
             .all(self.db())
-            .await
-            .map_err(classify)?;
+            .await?;
         // A login could in principle be one user's name and another's email
         // (creation refuses it, but rows may predate that); the username wins.
         let rank = |row: &user::Model| {
@@ -97,39 +124,31 @@ impl UserStore for SeaStore {
 
     async fn record_failed_login(&self, user_id: &str, lock_after: u32) -> Result<(), StoreError> {
         let turn = self.write_turn().await;
-        let txn = turn.db().begin().await.map_err(classify)?;
+        let change = Announced::begin(turn.db(), ChangeKind::Users).await?;
         user::Entity::update_many()
             .col_expr(
                 user::Column::FailedLogins,
                 Expr::col(user::Column::FailedLogins).add(1),
             )
             .filter(user::Column::Id.eq(user_id))
-            .exec(&txn)
-            .await
-            .map_err(classify)?;
+            .exec(change.txn())
+            .await?;
         let locked = if lock_after > 0 {
-            user::Entity::update_many()
-                .col_expr(user::Column::Locked, true.into())
-                .filter(user::Column::Id.eq(user_id))
-                .filter(user::Column::Locked.eq(false))
-                .filter(user::Column::FailedLogins.gte(i64::from(lock_after)))
-                .exec(&txn)
-                .await
-                .map_err(classify)?
-                .rows_affected
-                > 0
+            lock_if_due(change.txn(), user_id, lock_after).await?
         } else {
-            false
+            None
         };
-        if locked {
-            bump(&txn, ChangeKind::Users).await?;
+        match locked {
+            Some(_) => change.commit().await?,
+            // Only the count moved, and servers do not hold counts.
+            None => change.commit_unannounced().await?,
         }
-        txn.commit().await.map_err(classify)?;
         drop(turn);
-        if locked {
+        if let Some(status) = locked {
             tracing::warn!(user_id, "user locked after too many failed logins");
-            // Make this server's own introspections see the lock at once.
-            let _ = self.refresh().await;
+            // The request waits for no reload: this server's own requests see
+            // the lock at once, the others' on their next sync.
+            self.cache().put_user_status(user_id, status);
         }
         Ok(())
     }
@@ -140,13 +159,12 @@ impl UserStore for SeaStore {
             .col_expr(user::Column::FailedLogins, 0.into())
             .filter(user::Column::Id.eq(user_id))
             .exec(turn.db())
-            .await
-            .map_err(classify)?;
+            .await?;
         Ok(())
     }
 
     fn user_status(&self, user_id: &str) -> UserStatus {
-        self.memory().user_status(user_id)
+        self.cache().user_status(user_id)
     }
 }
 
@@ -166,12 +184,11 @@ impl SeaStore {
         for login in &logins {
             taken = taken.add(login_matches(login));
         }
-        let txn = self.db().begin().await.map_err(classify)?;
+        let txn = self.db().begin().await?;
         if user::Entity::find()
             .filter(taken)
             .one(&txn)
-            .await
-            .map_err(classify)?
+            .await?
             .is_some()
         {
             return Err(StoreError::Conflict(
@@ -191,9 +208,8 @@ impl SeaStore {
             created_at: Set(now),
         }
         .insert(&txn)
-        .await
-        .map_err(classify)?;
-        txn.commit().await.map_err(classify)?;
+        .await?;
+        txn.commit().await?;
         Ok(to_domain(row))
     }
 
@@ -223,10 +239,56 @@ impl SeaStore {
                 .col_expr(user::Column::PasswordExpired, false.into())
                 .col_expr(user::Column::FailedLogins, 0.into()),
         };
-        let txn = self.db().begin().await.map_err(classify)?;
-        update.exec(&txn).await.map_err(classify)?;
-        bump(&txn, ChangeKind::Users).await?;
-        txn.commit().await.map_err(classify)?;
+        let change = Announced::begin(self.db(), ChangeKind::Users).await?;
+        update.exec(change.txn()).await?;
+        change.commit().await?;
         self.find_user_by_login(&user.username).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    async fn user(store: &SeaStore, name: &str) -> User {
+        let spec = UserSpec {
+            username: name.into(),
+            email: None,
+            phone: None,
+            password_hash: "unused".into(),
+        };
+        store.create_user(spec, 1_800_000_000).await.unwrap()
+    }
+
+    // Two servers on one database. The one that counts the locking failure
+    // sees the lock before any sync, and its next sync still reads the users
+    // that the other one changed meanwhile.
+    #[tokio::test]
+    async fn a_lockout_is_seen_at_once_and_the_next_sync_still_reads_other_changes() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
+        let here = SeaStore::open(&url, 2, None).await.unwrap();
+        let there = SeaStore::open(&url, 2, None).await.unwrap();
+        let alice = user(&here, "alice").await;
+        user(&here, "bob").await;
+        let bob = there.change_user("bob", UserChange::Disable).await.unwrap();
+        let bob = bob.unwrap().id;
+        here.sync_now().await.unwrap();
+        assert!(here.user_status(&bob).disabled);
+
+        there.change_user("bob", UserChange::Enable).await.unwrap();
+        here.record_failed_login(&alice.id, 2).await.unwrap();
+        assert!(!here.user_status(&alice.id).locked);
+        here.record_failed_login(&alice.id, 2).await.unwrap();
+        assert!(here.user_status(&alice.id).locked);
+        assert!(here.user_status(&bob).disabled, "no sync ran yet");
+
+        here.sync_now().await.unwrap();
+        assert!(here.user_status(&alice.id).locked);
+        assert!(!here.user_status(&bob).disabled);
+        there.sync_now().await.unwrap();
+        assert!(there.user_status(&alice.id).locked);
     }
 }

@@ -173,19 +173,26 @@ pub(crate) enum KeyPair {
 }
 
 impl KeyPair {
+    // Every algorithm is named: a new one must not parse as any other.
     fn parse(alg: SigningAlg, private: &[u8]) -> Result<Self, String> {
-        if alg == SigningAlg::Hs256 {
-            return Ok(Self::Hmac(hmac::Key::new(hmac::HMAC_SHA256, private)));
-        }
-        let pem = pem::parse(private).map_err(|err| err.to_string())?;
-        let der = pem.contents();
+        let der = || {
+            pem::parse(private)
+                .map(pem::Pem::into_contents)
+                .map_err(|err| err.to_string())
+        };
         let reject = |err: aws_lc_rs::error::KeyRejected| err.to_string();
         Ok(match alg {
+            SigningAlg::Hs256 => Self::Hmac(hmac::Key::new(hmac::HMAC_SHA256, private)),
             SigningAlg::Es256 => Self::Ecdsa(
-                EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, der).map_err(reject)?,
+                EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &der()?)
+                    .map_err(reject)?,
             ),
-            SigningAlg::EdDsa => Self::Ed25519(Ed25519KeyPair::from_pkcs8(der).map_err(reject)?),
-            _ => Self::Rsa(aws_lc_rs::signature::RsaKeyPair::from_pkcs8(der).map_err(reject)?),
+            SigningAlg::EdDsa => {
+                Self::Ed25519(Ed25519KeyPair::from_pkcs8(&der()?).map_err(reject)?)
+            }
+            SigningAlg::Rs256 => {
+                Self::Rsa(aws_lc_rs::signature::RsaKeyPair::from_pkcs8(&der()?).map_err(reject)?)
+            }
         })
     }
 
@@ -238,15 +245,17 @@ impl RingKey {
         };
         let algorithm = material.alg.algorithm();
         let key_pair = KeyPair::parse(material.alg, &material.private).map_err(unusable)?;
-        let (decoding, public_jwk) = match material.alg {
-            SigningAlg::Hs256 => (DecodingKey::from_secret(&material.private), None),
-            asymmetric => {
-                let encoding = match asymmetric {
-                    SigningAlg::Es256 => EncodingKey::from_ec_pem(&material.private),
-                    SigningAlg::EdDsa => EncodingKey::from_ed_pem(&material.private),
-                    _ => EncodingKey::from_rsa_pem(&material.private),
-                }
-                .map_err(|err| unusable(err.to_string()))?;
+        // Every algorithm is named: a new one must not load as any other.
+        let signing_pem = match material.alg {
+            SigningAlg::Hs256 => None,
+            SigningAlg::Es256 => Some(EncodingKey::from_ec_pem(&material.private)),
+            SigningAlg::EdDsa => Some(EncodingKey::from_ed_pem(&material.private)),
+            SigningAlg::Rs256 => Some(EncodingKey::from_rsa_pem(&material.private)),
+        };
+        let (decoding, public_jwk) = match signing_pem {
+            None => (DecodingKey::from_secret(&material.private), None),
+            Some(encoding) => {
+                let encoding = encoding.map_err(|err| unusable(err.to_string()))?;
                 let mut jwk = Jwk::from_encoding_key(&encoding, algorithm)
                     .map_err(|err| unusable(err.to_string()))?;
                 jwk.common.key_id = Some(material.kid.clone());

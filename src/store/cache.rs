@@ -2,7 +2,9 @@
 //! database round trip: clients, users who may not hold tokens, revoked token
 //! ids, and the key ring. Each kind is reloaded when its `state_version`
 //! counter moves (`changes.rs`); revocations are read incrementally, only the
-//! rows stamped after the last counter value seen.
+//! rows stamped after the last counter value seen. What this server commits
+//! itself on a request path (a revocation, a lockout) it also writes straight
+//! into the cache, so that its own next request sees it without a reload.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
@@ -16,7 +18,7 @@ use sea_orm::{
 use super::changes::{ChangeKind, Versions};
 use super::entities::{client, revocation, user};
 use super::revoked::RevokedSet;
-use super::{SeaStore, bounded, classify};
+use super::{SeaStore, bounded};
 use crate::clock;
 use crate::oauth::model::{Client, UnixTime, UserStatus};
 use crate::oauth::storage::StoreError;
@@ -26,26 +28,41 @@ use crate::tokens::keys::{KeyMaterial, KeyRing};
 /// thousands then holds only one page of rows at a time, never all of them.
 const REVOCATION_PAGE: u64 = 512;
 
+/// The counter value the cache starts from, and goes back to when it must read a
+/// kind again: no counter is negative, so the next probe sees it moved.
+const UNSEEN: i64 = -1;
+
 /// The in-memory view of the database.
-pub(super) struct Memory {
+pub(super) struct Cache {
     /// The counter of each kind as last loaded, by [`ChangeKind::index`].
     seen: [AtomicI64; 4],
     available: AtomicBool,
     clients: RwLock<Arc<HashMap<String, Arc<Client>>>>,
     /// Only users who are locked or disabled: everyone else may hold tokens, and
     /// keeping the few exceptions is far smaller than keeping every user.
-    restricted_users: RwLock<Arc<HashMap<String, UserStatus>>>,
+    restricted_users: RwLock<RestrictedUsers>,
     /// Revoked `jti`s and when the token they name expires.
     revoked: RwLock<RevokedSet>,
     key_materials: Mutex<Vec<KeyMaterial>>,
     key_ring: RwLock<Arc<KeyRing>>,
 }
 
-impl Default for Memory {
+/// The users who may not hold tokens, as last loaded and since changed by this
+/// server itself.
+#[derive(Default)]
+struct RestrictedUsers {
+    by_id: HashMap<String, UserStatus>,
+    /// How many statuses this server has set itself ([`Cache::put_user_status`]).
+    /// A reload that began before one of them may have read the database before
+    /// that change committed: it must not replace the map.
+    local_changes: u64,
+}
+
+impl Default for Cache {
     fn default() -> Self {
         Self {
-            // No counter is negative, so the first probe loads every kind.
-            seen: [const { AtomicI64::new(-1) }; 4],
+            // The first probe loads every kind.
+            seen: [const { AtomicI64::new(UNSEEN) }; 4],
             available: AtomicBool::new(false),
             clients: RwLock::default(),
             restricted_users: RwLock::default(),
@@ -70,7 +87,7 @@ fn write<T>(lock: &RwLock<T>, value: T) {
         .unwrap_or_else(|poisoned| poisoned.into_inner()) = value;
 }
 
-impl Memory {
+impl Cache {
     fn seen(&self, kind: ChangeKind) -> i64 {
         self.seen[kind.index()].load(Ordering::Acquire)
     }
@@ -116,9 +133,67 @@ impl Memory {
         self.restricted_users
             .read()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .by_id
             .get(user_id)
             .copied()
             .unwrap_or_default()
+    }
+
+    /// Records a user's status that this server has just committed, so that
+    /// its own requests see it at once rather than after the next sync (a
+    /// lockout must stop the user's tokens on the server that counted the last
+    /// failure). The commit bumped the users counter, so every other server
+    /// reloads its users.
+    ///
+    /// The counter the cache last loaded is forgotten, so that this server
+    /// reloads them too on its next sync: a reload that ran after the commit
+    /// but finished before this call may hold a later change of the same user,
+    /// which this call just overwrote. The database has the last word within
+    /// one sync interval, and no change of another user is skipped.
+    pub(super) fn put_user_status(&self, user_id: &str, status: UserStatus) {
+        let mut users = self
+            .restricted_users
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if status.may_hold_tokens() {
+            users.by_id.remove(user_id);
+        } else {
+            users.by_id.insert(user_id.to_owned(), status);
+        }
+        users.local_changes += 1;
+        self.set_seen(ChangeKind::Users, UNSEEN);
+    }
+
+    /// Where a reload of the restricted users starts: pass it to
+    /// [`Cache::install_restricted_users`] with what the reload read.
+    fn restricted_users_mark(&self) -> u64 {
+        self.restricted_users
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .local_changes
+    }
+
+    /// Replaces the restricted users with those read from the database at the
+    /// users counter `version`, unless this server set a status itself since
+    /// `mark`: the rows may predate that change, so they are dropped and the
+    /// counter stays unseen, for the next sync to read them again.
+    fn install_restricted_users(
+        &self,
+        by_id: HashMap<String, UserStatus>,
+        version: i64,
+        mark: u64,
+    ) {
+        let mut users = self
+            .restricted_users
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if users.local_changes != mark {
+            return;
+        }
+        users.by_id = by_id;
+        // Under the lock, so that a concurrent `put_user_status` forgets the
+        // counter after this, never before.
+        self.set_seen(ChangeKind::Users, version);
     }
 
     pub(super) fn is_revoked(&self, jti: &str) -> bool {
@@ -175,8 +250,7 @@ impl Memory {
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         if *current != materials || self.key_ring().is_empty() {
-            let ring = KeyRing::from_materials(&materials)
-                .map_err(|err| StoreError::Other(err.to_string()))?;
+            let ring = KeyRing::from_materials(&materials).map_err(super::error::other)?;
             write(&self.key_ring, Arc::new(ring));
             *current = materials;
         }
@@ -185,42 +259,40 @@ impl Memory {
 }
 
 impl SeaStore {
-    pub(super) fn memory(&self) -> &Memory {
-        &self.inner.memory
+    pub(super) fn cache(&self) -> &Cache {
+        &self.inner.cache
     }
 
     /// Reloads each kind whose counter in `versions` differs from the one
-    /// memory last loaded; revocations only from the rows stamped since.
+    /// cache last loaded; revocations only from the rows stamped since.
     pub(super) async fn reload(&self, versions: Versions) -> Result<(), StoreError> {
-        let memory = self.memory();
-        let moved = |kind| versions.get(kind) != memory.seen(kind);
+        let cache = self.cache();
+        let moved = |kind| versions.get(kind) != cache.seen(kind);
         if moved(ChangeKind::Clients) {
             bounded(self.reload_clients()).await?;
-            memory.set_seen(ChangeKind::Clients, versions.get(ChangeKind::Clients));
+            cache.set_seen(ChangeKind::Clients, versions.get(ChangeKind::Clients));
         }
         if moved(ChangeKind::Users) {
-            bounded(self.reload_restricted_users()).await?;
-            memory.set_seen(ChangeKind::Users, versions.get(ChangeKind::Users));
+            let mark = cache.restricted_users_mark();
+            let restricted = bounded(self.load_restricted_users()).await?;
+            cache.install_restricted_users(restricted, versions.get(ChangeKind::Users), mark);
         }
         if moved(ChangeKind::Keys) {
             let materials = bounded(self.load_key_materials()).await?;
-            memory.set_keys(materials)?;
-            memory.set_seen(ChangeKind::Keys, versions.get(ChangeKind::Keys));
+            cache.set_keys(materials)?;
+            cache.set_seen(ChangeKind::Keys, versions.get(ChangeKind::Keys));
         }
         let now = clock::now();
         if moved(ChangeKind::Revocations) {
             self.sync_revocations(versions.get(ChangeKind::Revocations), now)
                 .await?;
         }
-        memory.prune_revoked(now);
+        cache.prune_revoked(now);
         Ok(())
     }
 
     async fn reload_clients(&self) -> Result<(), StoreError> {
-        let clients = client::Entity::find()
-            .all(self.db())
-            .await
-            .map_err(classify)?;
+        let clients = client::Entity::find().all(self.db()).await?;
         let clients: HashMap<_, _> = clients
             .into_iter()
             .filter_map(|row| {
@@ -234,25 +306,22 @@ impl SeaStore {
                 }
             })
             .collect();
-        write(&self.memory().clients, Arc::new(clients));
+        write(&self.cache().clients, Arc::new(clients));
         Ok(())
     }
 
-    async fn reload_restricted_users(&self) -> Result<(), StoreError> {
-        let restricted = user::Entity::find()
+    async fn load_restricted_users(&self) -> Result<HashMap<String, UserStatus>, StoreError> {
+        Ok(user::Entity::find()
             .filter(
                 Condition::any()
                     .add(user::Column::Locked.eq(true))
                     .add(user::Column::Disabled.eq(true)),
             )
             .all(self.db())
-            .await
-            .map_err(classify)?
+            .await?
             .into_iter()
             .map(|row| (row.id.clone(), super::users::status_of(&row)))
-            .collect();
-        write(&self.memory().restricted_users, Arc::new(restricted));
-        Ok(())
+            .collect())
     }
 
     /// Adds the revocations stamped after the last counter value seen, up to
@@ -260,8 +329,8 @@ impl SeaStore {
     /// `changes::bump_returning`). Revocations are never undone, so entries
     /// are only added here; expired ones leave through the occasional prune.
     async fn sync_revocations(&self, version: i64, now: UnixTime) -> Result<(), StoreError> {
-        let memory = self.memory();
-        let mut last = memory.seen(ChangeKind::Revocations);
+        let cache = self.cache();
+        let mut last = cache.seen(ChangeKind::Revocations);
         if version < last {
             // The counter went back (a database restored from a backup, say):
             // the rows stamped from here on would look old. Read them all again.
@@ -297,8 +366,7 @@ impl SeaStore {
                 .limit(REVOCATION_PAGE)
                 .into_tuple()
                 .all(self.db());
-            let page: Vec<(String, i64, i64)> =
-                bounded(async { query.await.map_err(classify) }).await?;
+            let page: Vec<(String, i64, i64)> = bounded(async { Ok(query.await?) }).await?;
             let full = page.len() as u64 == REVOCATION_PAGE;
             if full && cursor.is_none() {
                 // A large sync (a first load, say): size the table once
@@ -308,16 +376,60 @@ impl SeaStore {
                     .filter(revocation::Column::Seq.lte(version))
                     .filter(revocation::Column::ExpiresAt.gt(now))
                     .count(self.db());
-                let rows = bounded(async { count.await.map_err(classify) }).await?;
-                memory.reserve_revoked(usize::try_from(rows).unwrap_or(0));
+                let rows = bounded(async { Ok(count.await?) }).await?;
+                cache.reserve_revoked(usize::try_from(rows).unwrap_or(0));
             }
-            memory.add_revoked(page.iter().map(|(jti, exp, _)| (jti.as_str(), *exp)));
+            cache.add_revoked(page.iter().map(|(jti, exp, _)| (jti.as_str(), *exp)));
             match page.into_iter().next_back() {
                 Some((jti, _, seq)) if full => cursor = Some((seq, jti)),
                 _ => break,
             }
         }
-        memory.set_seen(ChangeKind::Revocations, version);
+        cache.set_seen(ChangeKind::Revocations, version);
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn locked() -> UserStatus {
+        UserStatus {
+            locked: true,
+            ..UserStatus::default()
+        }
+    }
+
+    #[test]
+    fn a_reload_that_began_before_a_local_lock_neither_undoes_it_nor_counts_as_seen() {
+        let cache = Cache::default();
+        cache.install_restricted_users(HashMap::new(), 6, cache.restricted_users_mark());
+        assert_eq!(cache.seen(ChangeKind::Users), 6);
+
+        let mark = cache.restricted_users_mark();
+        cache.put_user_status("alice", locked());
+        assert!(cache.user_status("alice").locked);
+        // Rows read before the lock committed.
+        cache.install_restricted_users(HashMap::new(), 7, mark);
+        assert!(cache.user_status("alice").locked);
+        assert_eq!(cache.seen(ChangeKind::Users), UNSEEN);
+
+        // The next reload, begun after the lock, has the last word.
+        let mark = cache.restricted_users_mark();
+        cache.install_restricted_users(HashMap::new(), 8, mark);
+        assert!(!cache.user_status("alice").locked);
+        assert_eq!(cache.seen(ChangeKind::Users), 8);
+    }
+
+    #[test]
+    fn a_local_change_after_a_reload_makes_the_next_sync_read_users_again() {
+        let cache = Cache::default();
+        let mark = cache.restricted_users_mark();
+        cache.install_restricted_users(HashMap::new(), 9, mark);
+        cache.put_user_status("alice", locked());
+        assert_eq!(cache.seen(ChangeKind::Users), UNSEEN);
+        cache.put_user_status("alice", UserStatus::default());
+        assert!(!cache.user_status("alice").locked);
     }
 }
