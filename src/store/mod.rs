@@ -14,7 +14,7 @@ mod cache;
 mod changes;
 mod clients;
 mod connect;
-pub mod entities;
+pub(crate) mod entities;
 mod error;
 mod exchange;
 mod keys;
@@ -30,7 +30,7 @@ use tokio::sync::watch;
 
 pub use clients::{ClientSpec, ClientView};
 pub use keys::KeyView;
-pub use users::{UserChange, UserSpec, UserView};
+pub use users::{UserChange, UserSpec};
 
 use self::cache::Cache;
 use self::exchange::ExchangeQueue;

@@ -44,9 +44,6 @@ pub enum UserChange {
     SetPassword(String),
 }
 
-/// A user as management commands show it.
-pub type UserView = User;
-
 pub(super) fn status_of(row: &user::Model) -> UserStatus {
     UserStatus {
         locked: row.locked,

@@ -1,9 +1,9 @@
 //! sea-orm entities, one file per table. Only `store/` sees them.
 
-pub mod access_token;
-pub mod client;
-pub mod refresh_token;
-pub mod revocation;
-pub mod signing_key;
-pub mod state_version;
-pub mod user;
+pub(crate) mod access_token;
+pub(crate) mod client;
+pub(crate) mod refresh_token;
+pub(crate) mod revocation;
+pub(crate) mod signing_key;
+pub(crate) mod state_version;
+pub(crate) mod user;
