@@ -6,7 +6,7 @@ use crate::store::SeaStore;
 
 /// Connects to the configured database, applies pending migrations and wraps it
 /// in a store. Both `serve` and every management command start here.
-pub async fn open_store(config: &Config) -> Result<SeaStore, StoreError> {
+pub(crate) async fn open_store(config: &Config) -> Result<SeaStore, StoreError> {
     SeaStore::open(
         &config.database_url,
         config.database_max_connections,

@@ -1,7 +1,7 @@
 //! oauthd: an OAuth 2.0 authorization server packaged as a gRPC microservice.
 //! See README.md's Architecture section for the map.
 
-pub mod app;
+pub(crate) mod app;
 pub mod cli;
 pub mod clock;
 pub mod config;

@@ -124,7 +124,7 @@ fn beside_the_storage(path: &str) -> bool {
 fn only_the_validator_decides_that_an_access_token_is_valid() {
     // A JWT's signature and an opaque token's record are read in one place;
     // everyone else (introspection, revocation, the request check) asks it.
-    for needle in ["verify_jwt(", ".find_opaque("] {
+    for needle in ["verify_jwt(", "verified_jwts.verify(", ".find_opaque("] {
         let users = files_using(needle);
         assert!(
             users.contains(&"src/oauth/validate.rs".to_owned()),

@@ -187,8 +187,8 @@ impl<S: Stores> TokenService for TokenServiceImpl<S> {
                 grant_type: req.grant_type,
                 scope: req.scope,
                 username: req.username,
-                password: req.password,
-                refresh_token: req.refresh_token,
+                password: req.password.map(Secret::new),
+                refresh_token: req.refresh_token.map(Secret::new),
             }),
             origin,
         };
@@ -208,7 +208,7 @@ impl<S: Stores> TokenService for TokenServiceImpl<S> {
             grant: GrantRequest::parse(GrantParameters {
                 grant_type: GrantType::RefreshToken.as_str().to_owned(),
                 scope: req.scope,
-                refresh_token: Some(req.refresh_token),
+                refresh_token: Some(Secret::new(req.refresh_token)),
                 ..GrantParameters::default()
             }),
             origin: None,

@@ -15,7 +15,7 @@ pub mod login_throttle;
 pub mod model;
 pub mod presented;
 pub mod revocation_limit;
-pub mod revoke;
+pub(crate) mod revoke;
 pub mod scope;
 pub mod storage;
 #[cfg(test)]

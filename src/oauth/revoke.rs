@@ -20,7 +20,7 @@ use super::validate::{Found, find};
 /// request gets `temporarily_unavailable`, which RFC 7009 §2.2.1 allows ("the
 /// client must assume the token still exists and may retry after a reasonable
 /// delay").
-pub async fn revoke<S: Stores>(
+pub(crate) async fn revoke<S: Stores>(
     core: &Core<S>,
     caller: &ClientCredentials,
     token: &str,

@@ -351,7 +351,9 @@ impl KeyStore for MemoryStore {
     async fn reload_keys(&self) -> Result<Arc<KeyRing>, StoreError> {
         self.lookup()?;
         if self.key_reload_fails.load(Ordering::Relaxed) {
-            return Err(StoreError::Unavailable("key reload failed".into()));
+            // Not `Unavailable`: a key that cannot be read is no outage, and
+            // must still not make a token look invalid.
+            return Err(StoreError::Other("a stored key does not unseal".into()));
         }
         Ok(self.key_ring())
     }

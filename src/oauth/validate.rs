@@ -178,7 +178,14 @@ pub(crate) async fn verify_jwt<S: Stores>(
 ) -> Result<Option<AccessClaims>, OAuthError> {
     let verified = match core.verified_jwts.verify(&core.store.key_ring(), token) {
         Err(JwtRejection::UnknownKey) if jwt::key_id(token).is_ok() => {
-            let ring = core.store.reload_keys().await?;
+            // Whatever kept the ring from reloading (an unreachable database,
+            // a key that does not unseal), this server cannot say the token is
+            // invalid; the caller should retry rather than drop a session.
+            let ring = core
+                .store
+                .reload_keys()
+                .await
+                .map_err(|_| OAuthError::TemporarilyUnavailable)?;
             core.verified_jwts.verify(&ring, token)
         }
         other => other,

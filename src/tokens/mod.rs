@@ -6,6 +6,6 @@ pub mod credential;
 pub mod jwt;
 pub mod keys;
 pub(crate) mod master_key;
-pub mod opaque;
+pub(crate) mod opaque;
 pub mod password;
 pub mod secret;

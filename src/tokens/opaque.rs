@@ -6,7 +6,7 @@ use super::secret::hash_secret;
 
 /// A freshly minted opaque token and the hash under which it is stored.
 #[derive(Debug)]
-pub struct OpaqueToken {
+pub(crate) struct OpaqueToken {
     /// The value handed to the client, once.
     pub value: String,
     /// What the database keeps.
@@ -14,7 +14,7 @@ pub struct OpaqueToken {
 }
 
 /// Mints an opaque token: an `oat_` credential, 256 random bits.
-pub fn mint() -> OpaqueToken {
+pub(crate) fn mint() -> OpaqueToken {
     let value = credential::mint(CredentialKind::AccessToken);
     let hash = hash_secret(&value);
     OpaqueToken { value, hash }

@@ -48,7 +48,7 @@ pub fn random_urlsafe(bytes: usize) -> String {
 /// 256 random bits in the URL-safe alphabet, 43 characters: what every client
 /// secret, refresh token and opaque access token looked like before SPEC §5
 /// (`oauth::presented` still accepts the shape, and tests write such rows to
-/// show they keep working); now only the source of the decoy password.
+/// show they keep working). oauthd itself issues none any more.
 pub fn new_secret() -> String {
     random_urlsafe(32)
 }

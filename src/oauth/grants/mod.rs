@@ -69,9 +69,9 @@ pub struct GrantParameters {
     /// `username`.
     pub username: Option<String>,
     /// `password`.
-    pub password: Option<String>,
+    pub password: Option<Secret>,
     /// `refresh_token`.
-    pub refresh_token: Option<String>,
+    pub refresh_token: Option<Secret>,
 }
 
 /// Why the parameters make no grant request. When each is reported is part of
@@ -92,6 +92,8 @@ impl GrantRequest {
     /// Types the parameters of a token request.
     pub fn parse(parameters: GrantParameters) -> Result<Self, GrantParseError> {
         let present = |value: Option<String>| value.filter(|text| !text.is_empty());
+        let present_secret =
+            |value: Option<Secret>| value.filter(|secret| !secret.expose().is_empty());
         if parameters.grant_type.is_empty() {
             return Err(GrantParseError::MissingGrantType);
         }
@@ -111,13 +113,11 @@ impl GrantRequest {
                 // one), as it always was over gRPC; the form drops empty values.
                 password: parameters
                     .password
-                    .map(Secret::new)
                     .ok_or_else(|| incomplete(OAuthError::missing_parameter("password")))?,
                 scope,
             },
             GrantType::RefreshToken => Self::RefreshToken {
-                refresh_token: present(parameters.refresh_token)
-                    .map(Secret::new)
+                refresh_token: present_secret(parameters.refresh_token)
                     .ok_or_else(|| incomplete(OAuthError::missing_parameter("refresh_token")))?,
                 scope,
             },

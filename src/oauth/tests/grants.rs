@@ -240,8 +240,8 @@ fn grant_parameters_parse_into_exactly_one_variant_each() {
         grant_type: grant_type.into(),
         scope: Some("  ".into()),
         username: Some("ann".into()),
-        password: Some("pw".into()),
-        refresh_token: Some("rt".into()),
+        password: Some(Secret::new("pw")),
+        refresh_token: Some(Secret::new("rt")),
     };
     assert!(matches!(
         GrantRequest::parse(full("client_credentials")),
