@@ -219,6 +219,58 @@ async fn credentials_written_by_the_previous_release_keep_working() {
 }
 
 #[tokio::test]
+async fn legacy_tokens_introspect_narrow_and_revoke() {
+    let (db, user) = setup();
+    let legacy = write_previous_release_rows(&db.url, &user).await;
+    let server = start(&db);
+    let basic = Some((legacy.client_id.as_str(), legacy.client_secret.as_str()));
+
+    // A legacy refresh token introspects as one, with or without the hint.
+    for hint in [Some("refresh_token"), None] {
+        let mut form = vec![("token", legacy.refresh_token.as_str())];
+        form.extend(hint.map(|hint| ("token_type_hint", hint)));
+        let (status, body) = post(&server, "/oauth/introspect", basic, &form).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(body["active"], true, "{body}");
+        assert_eq!(body["token_type"], "refresh_token");
+    }
+
+    // Narrowing the scope takes the checked refresh path; it works too.
+    let (status, body) = post(
+        &server,
+        "/oauth/token",
+        basic,
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", &legacy.refresh_token),
+            ("scope", "read"),
+        ],
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["scope"], "read");
+    assert!(body["refresh_token"].as_str().unwrap().starts_with("ort_"));
+
+    // A legacy opaque access token can be revoked, and then is inactive.
+    let (status, _) = post(
+        &server,
+        "/oauth/revoke",
+        basic,
+        &[("token", &legacy.access_token)],
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, body) = post(
+        &server,
+        "/oauth/introspect",
+        basic,
+        &[("token", &legacy.access_token)],
+    )
+    .await;
+    assert_eq!(body, serde_json::json!({"active": false}));
+}
+
+#[tokio::test]
 async fn an_unprefixed_client_secret_works_until_rotated() {
     let (db, user) = setup();
     let legacy = write_previous_release_rows(&db.url, &user).await;
