@@ -32,6 +32,14 @@ fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// `file` as a path from the crate's root, such as `src/oauth/validate.rs`.
+fn relative(file: &Path) -> String {
+    file.strip_prefix(root())
+        .unwrap()
+        .to_string_lossy()
+        .into_owned()
+}
+
 #[test]
 fn the_protocol_core_imports_no_transport_and_no_database() {
     for file in rust_files(&root().join("src/oauth")) {
@@ -56,11 +64,7 @@ fn the_protocol_core_imports_no_transport_and_no_database() {
 #[test]
 fn only_the_store_and_the_migrations_touch_the_database() {
     for file in rust_files(&root().join("src")) {
-        let relative = file
-            .strip_prefix(root())
-            .unwrap()
-            .to_string_lossy()
-            .into_owned();
+        let relative = relative(&file);
         if relative.starts_with("src/store/") {
             continue;
         }
@@ -78,11 +82,7 @@ fn only_the_store_and_the_migrations_touch_the_database() {
 #[test]
 fn nothing_but_the_server_depends_on_the_http_shim() {
     for file in rust_files(&root().join("src")) {
-        let relative = file
-            .strip_prefix(root())
-            .unwrap()
-            .to_string_lossy()
-            .into_owned();
+        let relative = relative(&file);
         if relative.starts_with("src/http/")
             || relative == "src/server.rs"
             || relative == "src/lib.rs"
@@ -101,12 +101,7 @@ fn files_using(needle: &str) -> Vec<String> {
     rust_files(&root().join("src"))
         .into_iter()
         .filter(|file| code_lines(file).contains(needle))
-        .map(|file| {
-            file.strip_prefix(root())
-                .unwrap()
-                .to_string_lossy()
-                .into_owned()
-        })
+        .map(|file| relative(&file))
         .collect()
 }
 
@@ -154,7 +149,7 @@ fn grant_requests_are_typed_once_at_the_edge() {
 /// The code of a file before its unit tests (a trailing `#[cfg(test)] mod`),
 /// or nothing for a file that is all tests.
 fn production_code(file: &Path) -> String {
-    let relative = file.strip_prefix(root()).unwrap().to_string_lossy();
+    let relative = relative(file);
     if relative.ends_with("/tests.rs") || relative.contains("/tests/") {
         return String::new();
     }
@@ -168,11 +163,7 @@ fn production_code(file: &Path) -> String {
 #[test]
 fn only_the_credential_format_spells_the_prefixes_and_only_the_classifier_reads_them() {
     for file in rust_files(&root().join("src")) {
-        let relative = file
-            .strip_prefix(root())
-            .unwrap()
-            .to_string_lossy()
-            .into_owned();
+        let relative = relative(&file);
         let code = production_code(&file);
         if relative != "src/tokens/credential.rs" {
             for prefix in ["\"oat_", "\"ort_", "\"oac_", "\"oak_", "\"ocs_"] {
