@@ -121,10 +121,10 @@ fn introspect_response(answer: Introspection) -> pb::IntrospectResponse {
             token_type: Some(token.token_type.to_owned()),
             exp: Some(token.exp),
             iat: Some(token.iat),
-            nbf: Some(token.nbf),
+            nbf: token.nbf,
             sub: Some(token.sub),
             aud: token.aud,
-            iss: Some(token.iss),
+            iss: token.iss,
             jti: token.jti,
         },
     }

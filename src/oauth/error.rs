@@ -319,6 +319,38 @@ impl From<StoreError> for OAuthError {
     }
 }
 
+/// The descriptions of the request check (SPEC §9), which answers in RFC
+/// 6750's terms rather than RFC 6749's.
+pub(crate) mod check_descriptions {
+    use super::super::scope::ScopeSet;
+    use super::super::validate::Invalid;
+
+    /// Two different credentials in one request.
+    pub(crate) const TWO_CREDENTIALS: &str =
+        "The request carries more than one credential; send exactly one";
+
+    /// Why a presented credential is not valid.
+    pub(crate) fn invalid(reason: Invalid) -> &'static str {
+        match reason {
+            Invalid::Malformed => "The credential is malformed",
+            Invalid::Unknown => "The credential is unknown",
+            Invalid::Expired => "The credential has expired",
+            Invalid::NotYetValid => "The credential is not valid yet",
+            Invalid::Revoked => "The credential has been revoked",
+            Invalid::AlreadyUsed => "The credential has already been used",
+            Invalid::ClientDisabled => "The credential's client is disabled or deleted",
+            Invalid::UserLocked => "The credential's user is locked",
+            Invalid::UserDisabled => "The credential's user is disabled",
+            Invalid::NotAccepted => "Only an access token or an API key is accepted here",
+        }
+    }
+
+    /// A valid credential without every scope the request needs.
+    pub(crate) fn insufficient_scope(required: &ScopeSet) -> String {
+        format!("The credential does not hold every required scope: {required}")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -13,6 +13,8 @@ use super::validate::{CredentialType, ValidCredential, validate};
 pub const BEARER: &str = "Bearer";
 /// `token_type` reported for refresh tokens.
 pub const REFRESH_TOKEN: &str = super::validate::REFRESH_TOKEN_HINT;
+/// `token_type` reported for API keys (SPEC §5).
+pub const API_KEY: &str = "api_key";
 
 /// The answer of an introspection.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,20 +35,20 @@ pub struct ActiveToken {
     pub client_id: String,
     /// The user's login name, for password-grant tokens.
     pub username: Option<String>,
-    /// `Bearer` or `refresh_token`.
+    /// `Bearer`, `refresh_token` or `api_key`.
     pub token_type: &'static str,
     /// Expiry.
     pub exp: UnixTime,
     /// Issued at.
     pub iat: UnixTime,
-    /// Not before.
-    pub nbf: UnixTime,
+    /// Not before; API keys have none.
+    pub nbf: Option<UnixTime>,
     /// Subject.
     pub sub: String,
     /// Audience; refresh tokens have none.
     pub aud: Option<String>,
-    /// Issuer.
-    pub iss: String,
+    /// Issuer; API keys have none.
+    pub iss: Option<String>,
     /// Token id; refresh tokens have none.
     pub jti: Option<String>,
 }
@@ -71,7 +73,10 @@ pub async fn introspect<S: Stores>(
 }
 
 impl From<ValidCredential> for ActiveToken {
+    /// SPEC §5 lists what an API key's answer holds: `active`, `client_id`,
+    /// `scope`, `sub`, `iat`, `exp` and `token_type`; nothing else.
     fn from(valid: ValidCredential) -> Self {
+        let is_key = valid.kind == CredentialType::ApiKey;
         Self {
             scope: valid.scope.to_string(),
             sub: valid.subject().to_owned(),
@@ -80,12 +85,13 @@ impl From<ValidCredential> for ActiveToken {
             token_type: match valid.kind {
                 CredentialType::AccessToken => BEARER,
                 CredentialType::RefreshToken => REFRESH_TOKEN,
+                CredentialType::ApiKey => API_KEY,
             },
             exp: valid.expires_at,
             iat: valid.issued_at,
-            nbf: valid.not_before,
+            nbf: (!is_key).then_some(valid.not_before),
             aud: valid.aud,
-            iss: valid.iss,
+            iss: (!is_key).then_some(valid.iss),
             jti: valid.jti,
         }
     }

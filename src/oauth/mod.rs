@@ -4,6 +4,8 @@
 //! or files. The core reads and writes through the traits of [`storage`] and
 //! takes the current time as a parameter.
 
+pub mod api_keys;
+pub(crate) mod check;
 pub(crate) mod client_address;
 pub mod client_auth;
 pub(crate) mod echo;

@@ -235,3 +235,27 @@ pub struct AccessClaims {
     /// Expires at.
     pub exp: UnixTime,
 }
+
+/// An API key (SPEC §8): a static credential that acts as its client, with at
+/// most the client's scopes. Only the hash of its value is stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiKeyRecord {
+    /// The public identifier that management commands name it by.
+    pub key_id: String,
+    /// SHA-256 of the key, URL-safe base64.
+    pub key_hash: String,
+    /// The client the key acts as.
+    pub client_id: String,
+    /// What the operator calls it.
+    pub name: String,
+    /// The scope it carries, within its client's when created.
+    pub scope: ScopeSet,
+    /// When it was created.
+    pub created_at: UnixTime,
+    /// When it stops working; a rotation with an overlap brings it forward.
+    pub expires_at: UnixTime,
+    /// Revoked by an operator.
+    pub revoked: bool,
+    /// The key's last four characters, so that an operator can tell keys apart.
+    pub hint: String,
+}

@@ -14,7 +14,7 @@ use super::validate::{Found, find};
 /// refused (§2.1: the server "verifies whether the token was issued to the client
 /// making the revocation request. If this validation fails, the request is
 /// refused"). Revoking a refresh token revokes its whole family and the access
-/// tokens issued with it. An access token of another issuer or audience counts
+/// tokens issued with it; revoking an API key stops the key. An access token of another issuer or audience counts
 /// as unknown, as introspection reports it inactive. Revocations that write count against the client's
 /// [`RevocationLimit`](super::revocation_limit::RevocationLimit); past it the
 /// request gets `temporarily_unavailable`, which RFC 7009 §2.2.1 allows ("the
@@ -47,6 +47,17 @@ pub(crate) async fn revoke<S: Stores>(
         Some(Found::Refresh(record)) => {
             check_owner(&record.client_id)?;
             revoke_family(core, &client.id, &record.family_id, record.revoked, now).await
+        }
+        Some(Found::ApiKey(record)) => {
+            // A client may revoke its own leaked key as it revokes a token;
+            // `apikey revoke` is the operator's way.
+            check_owner(&record.client_id)?;
+            if record.revoked || record.expires_at <= now {
+                return Ok(());
+            }
+            core.revocation_limit.take(&client.id, now)?;
+            let written = core.store.revoke_api_key(&record.key_id).await;
+            counted(core, &client.id, now, written)
         }
     }
 }

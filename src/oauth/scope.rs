@@ -45,6 +45,16 @@ impl ScopeSet {
         self.0.is_empty()
     }
 
+    /// The scopes both sets hold.
+    pub fn intersection(&self, other: &ScopeSet) -> ScopeSet {
+        Self(self.0.intersection(&other.0).cloned().collect())
+    }
+
+    /// Adds every scope of `other`.
+    pub fn extend(&mut self, other: ScopeSet) {
+        self.0.extend(other.0);
+    }
+
     /// The scopes, in sorted order.
     pub fn iter(&self) -> impl Iterator<Item = &str> {
         self.0.iter().map(String::as_str)

@@ -7,8 +7,8 @@ use std::future::Future;
 use std::sync::Arc;
 
 use super::model::{
-    Client, NewRefreshToken, OpaqueAccessRecord, RefreshRecord, RefreshSuccessor, UnixTime, User,
-    UserStatus,
+    ApiKeyRecord, Client, NewRefreshToken, OpaqueAccessRecord, RefreshRecord, RefreshSuccessor,
+    UnixTime, User, UserStatus,
 };
 use crate::tokens::keys::KeyRing;
 
@@ -233,6 +233,27 @@ pub trait KeyStore: Send + Sync {
     fn reload_keys(&self) -> impl Future<Output = Result<Arc<KeyRing>, StoreError>> + Send;
 }
 
+/// API keys (SPEC §8), as the validator needs them.
+pub trait ApiKeyStore: Send + Sync {
+    /// The API key with this hash, if any. The store answers a key it has
+    /// already seen from memory, and keeps that memory no more than a second
+    /// behind a revocation, a rotation or a change of its client anywhere
+    /// (SPEC §9: repeated checks read no database).
+    fn find_api_key(
+        &self,
+        key_hash: &str,
+    ) -> impl Future<Output = Result<Option<ApiKeyRecord>, StoreError>> + Send;
+
+    /// Revokes the key `key_id`, on every server within a second. Returns
+    /// whether that was written: `false` when it was revoked already.
+    fn revoke_api_key(&self, key_id: &str)
+    -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Notes that the key `key_id` was accepted at `now`. Never a write per
+    /// call: the store keeps `last_used_at` accurate to a minute (SPEC §8).
+    fn api_key_used(&self, key_id: &str, now: UnixTime);
+}
+
 /// What the discovery documents (RFC 8414 metadata, the JWKS) say about the
 /// registered clients, from memory.
 pub trait ClientCatalog: Send + Sync {
@@ -246,7 +267,14 @@ pub trait ClientCatalog: Send + Sync {
 
 /// Everything the core needs, in one bound.
 pub trait Stores:
-    Availability + ClientStore + UserStore + RefreshTokenStore + AccessTokenStore + KeyStore + 'static
+    Availability
+    + ClientStore
+    + UserStore
+    + RefreshTokenStore
+    + AccessTokenStore
+    + ApiKeyStore
+    + KeyStore
+    + 'static
 {
 }
 
@@ -256,6 +284,7 @@ impl<T> Stores for T where
         + UserStore
         + RefreshTokenStore
         + AccessTokenStore
+        + ApiKeyStore
         + KeyStore
         + 'static
 {

@@ -14,12 +14,13 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use super::login_throttle::{LoginThrottle, ThrottlePolicy};
 use super::model::{
-    Client, NewRefreshToken, OpaqueAccessRecord, RefreshRecord, RefreshSuccessor, UnixTime, User,
-    UserStatus,
+    ApiKeyRecord, Client, NewRefreshToken, OpaqueAccessRecord, RefreshRecord, RefreshSuccessor,
+    UnixTime, User, UserStatus,
 };
 use super::revocation_limit::RevocationLimit;
 use super::storage::{
-    AccessTokenStore, Availability, ClientStore, KeyStore, RefreshTokenStore, StoreError, UserStore,
+    AccessTokenStore, ApiKeyStore, Availability, ClientStore, KeyStore, RefreshTokenStore,
+    StoreError, UserStore,
 };
 use super::{Core, Policy, TokenFormat};
 use crate::tokens::jwt::VerifiedTokens;
@@ -43,6 +44,8 @@ struct State {
     refresh: HashMap<String, Stored>,
     opaque: HashMap<String, OpaqueAccessRecord>,
     revoked: HashSet<String>,
+    api_keys: HashMap<String, ApiKeyRecord>,
+    api_key_uses: Vec<(String, UnixTime)>,
 }
 
 /// A refresh token with the access token issued beside it.
@@ -335,6 +338,38 @@ impl AccessTokenStore for MemoryStore {
 
     fn is_revoked(&self, jti: &str) -> bool {
         self.state().revoked.contains(jti)
+    }
+}
+
+impl MemoryStore {
+    /// Adds or replaces an API key, as `apikey create` and `rotate` do.
+    pub(crate) fn put_api_key(&self, record: ApiKeyRecord) {
+        self.state()
+            .api_keys
+            .insert(record.key_hash.clone(), record);
+    }
+
+    /// Every use of a key noted so far: its id and when.
+    pub(crate) fn api_key_uses(&self) -> Vec<(String, UnixTime)> {
+        self.state().api_key_uses.clone()
+    }
+}
+
+impl ApiKeyStore for MemoryStore {
+    async fn find_api_key(&self, key_hash: &str) -> Result<Option<ApiKeyRecord>, StoreError> {
+        self.lookup()?;
+        Ok(self.state().api_keys.get(key_hash).cloned())
+    }
+
+    async fn revoke_api_key(&self, key_id: &str) -> Result<bool, StoreError> {
+        self.lookup()?;
+        let mut state = self.state();
+        let key = state.api_keys.values_mut().find(|key| key.key_id == key_id);
+        Ok(key.is_some_and(|key| !std::mem::replace(&mut key.revoked, true)))
+    }
+
+    fn api_key_used(&self, key_id: &str, now: UnixTime) {
+        self.state().api_key_uses.push((key_id.to_owned(), now));
     }
 }
 

@@ -5,14 +5,15 @@
 //!
 //! A JWT is answered from memory: the signature against the key ring, then
 //! revocations and client and user status, all kept at most a second behind the
-//! database. Other tokens need one lookup. A store that does not answer, or a
+//! database. Other credentials need one lookup, which the store may answer
+//! from memory for a credential it has seen. A store that does not answer, or a
 //! key ring that cannot be reloaded, is `temporarily_unavailable`, never
 //! "invalid": a caller must not drop a session because the database blinked.
 
 use super::Core;
 use super::error::OAuthError;
 use super::issuance::from_jwt_claims;
-use super::model::{AccessClaims, RefreshRecord, UnixTime};
+use super::model::{AccessClaims, ApiKeyRecord, RefreshRecord, UnixTime};
 use super::presented::{Presented, classify};
 use super::scope::ScopeSet;
 use super::storage::Stores;
@@ -30,6 +31,20 @@ pub enum CredentialType {
     AccessToken,
     /// A refresh token.
     RefreshToken,
+    /// An API key (SPEC §8).
+    ApiKey,
+}
+
+/// Which kinds of credential a caller accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Accepted {
+    /// Anything oauthd issues to stand for a grant: access and refresh tokens
+    /// and API keys (introspection, RFC 7662 and SPEC §5).
+    AnyToken,
+    /// What a request to an API may carry: access tokens and API keys (the
+    /// request check, SPEC §9). A refresh token, an authorization code or a
+    /// client secret is never looked up.
+    RequestCredential,
 }
 
 /// A valid credential and who it stands for.
@@ -89,6 +104,9 @@ pub(crate) enum Invalid {
     UserLocked,
     /// Its user is disabled.
     UserDisabled,
+    /// A credential of a kind the caller does not accept here: a refresh
+    /// token, an authorization code or a client secret sent to an API.
+    NotAccepted,
 }
 
 /// The verdict on a presented credential.
@@ -102,30 +120,42 @@ pub(crate) enum Found {
     Access(AccessClaims),
     /// A stored refresh token.
     Refresh(RefreshRecord),
+    /// A stored API key.
+    ApiKey(ApiKeyRecord),
 }
 
 /// Finds what `token` is. The classifier decides where to look: a JWT is
 /// verified, an `oat_` token is looked for among access tokens only, an `ort_`
-/// among refresh tokens only, and a malformed value (a made-up one, or a
-/// credential whose checksum fails) nowhere (SPEC §5). A legacy unprefixed
-/// value may be either: `hint` (RFC 7662's and RFC 7009's `token_type_hint`)
-/// then only orders the two lookups, refresh tokens first for a refresh-token
-/// hint.
+/// among refresh tokens only, an `oak_` among API keys only, and a malformed
+/// value (a made-up one, or a credential whose checksum fails) nowhere (SPEC
+/// §5). A legacy unprefixed value may be an access or a refresh token: `hint`
+/// (RFC 7662's and RFC 7009's `token_type_hint`) then only orders the two
+/// lookups, refresh tokens first for a refresh-token hint.
 pub(crate) async fn find<S: Stores>(
     core: &Core<S>,
     token: &str,
     hint: Option<&str>,
 ) -> Result<Option<Found>, OAuthError> {
+    find_accepted(core, token, hint, Accepted::AnyToken).await
+}
+
+async fn find_accepted<S: Stores>(
+    core: &Core<S>,
+    token: &str,
+    hint: Option<&str>,
+    accepted: Accepted,
+) -> Result<Option<Found>, OAuthError> {
     let presented = classify(token);
     if let Presented::Jwt(jwt) = presented {
         return Ok(verify_jwt(core, jwt).await?.map(Found::Access));
     }
-    let may_be_refresh = presented.is_lookup_candidate_for(CredentialKind::RefreshToken);
-    let may_be_access = presented.is_lookup_candidate_for(CredentialKind::AccessToken);
-    if !may_be_refresh && !may_be_access {
-        return Ok(None);
-    }
     let hash = hash_secret(token);
+    if presented.is_lookup_candidate_for(CredentialKind::ApiKey) {
+        return Ok(core.store.find_api_key(&hash).await?.map(Found::ApiKey));
+    }
+    let may_be_refresh = accepted == Accepted::AnyToken
+        && presented.is_lookup_candidate_for(CredentialKind::RefreshToken);
+    let may_be_access = presented.is_lookup_candidate_for(CredentialKind::AccessToken);
     let refresh_first = hint == Some(REFRESH_TOKEN_HINT);
     if may_be_refresh
         && refresh_first
@@ -146,17 +176,37 @@ pub(crate) async fn find<S: Stores>(
     Ok(None)
 }
 
-/// Whether `token` is valid at `now`, and whose it is.
+/// Whether `token` is valid at `now`, and whose it is; any kind of token.
 pub(crate) async fn validate<S: Stores>(
     core: &Core<S>,
     token: &str,
     hint: Option<&str>,
     now: UnixTime,
 ) -> Result<Validation, OAuthError> {
-    let Some(found) = find(core, token, hint).await? else {
+    validate_accepted(core, token, hint, Accepted::AnyToken, now).await
+}
+
+/// Whether `token` is valid at `now` as a credential of the `accepted` kinds,
+/// and whose it is.
+pub(crate) async fn validate_accepted<S: Stores>(
+    core: &Core<S>,
+    token: &str,
+    hint: Option<&str>,
+    accepted: Accepted,
+    now: UnixTime,
+) -> Result<Validation, OAuthError> {
+    let presented = classify(token);
+    if accepted == Accepted::RequestCredential
+        && presented.kind().is_some_and(|kind| {
+            !matches!(kind, CredentialKind::AccessToken | CredentialKind::ApiKey)
+        })
+    {
+        return Ok(Err(Invalid::NotAccepted));
+    }
+    let Some(found) = find_accepted(core, token, hint, accepted).await? else {
         // A well-formed credential nobody stored is unknown; anything else,
         // including a JWT that is not genuinely ours, is malformed.
-        return Ok(Err(match classify(token) {
+        return Ok(Err(match presented {
             Presented::Credential(..) | Presented::Legacy(_) => Invalid::Unknown,
             Presented::Jwt(_) | Presented::Malformed => Invalid::Malformed,
         }));
@@ -164,6 +214,7 @@ pub(crate) async fn validate<S: Stores>(
     match found {
         Found::Access(claims) => access_validity(core, claims, now).await,
         Found::Refresh(record) => refresh_validity(core, record, now).await,
+        Found::ApiKey(record) => api_key_validity(core, record, now).await,
     }
 }
 
@@ -277,6 +328,40 @@ async fn refresh_validity<S: Stores>(
         scope: record.scope,
         issued_at: record.issued_at,
         not_before: record.issued_at,
+        expires_at: record.expires_at,
+        jti: None,
+        iss: core.policy.issuer.clone(),
+        aud: None,
+    }))
+}
+
+/// SPEC §8: an API key is valid until it expires or is revoked, while its
+/// client is enabled, and "acts as that client, with at most the client's
+/// scopes": a scope the client has lost since is dropped from the key's.
+async fn api_key_validity<S: Stores>(
+    core: &Core<S>,
+    record: ApiKeyRecord,
+    now: UnixTime,
+) -> Result<Validation, OAuthError> {
+    if record.revoked {
+        return Ok(Err(Invalid::Revoked));
+    }
+    if record.expires_at <= now {
+        return Ok(Err(Invalid::Expired));
+    }
+    let client = match core.store.client(&record.client_id).await? {
+        Some(client) if client.enabled => client,
+        _ => return Ok(Err(Invalid::ClientDisabled)),
+    };
+    core.store.api_key_used(&record.key_id, now);
+    Ok(Ok(ValidCredential {
+        kind: CredentialType::ApiKey,
+        scope: record.scope.intersection(&client.scopes),
+        client_id: record.client_id,
+        user_id: None,
+        username: None,
+        issued_at: record.created_at,
+        not_before: record.created_at,
         expires_at: record.expires_at,
         jti: None,
         iss: core.policy.issuer.clone(),

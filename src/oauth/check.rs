@@ -1,0 +1,228 @@
+//! The request check of SPEC §9: does a request to an API carry exactly one
+//! valid credential that holds the required scopes, and whose is it?
+//!
+//! Reverse proxies (`/oauth/check`, `http/check.rs`) and Envoy (`Check`,
+//! `grpc/ext_authz.rs`) pass the original request in their own dialects. Each
+//! adapter only gathers the values it finds in the places clients put a
+//! credential; this file decides, once for both. Every `Allowed` comes out of
+//! the validator, which alone says whether a credential is good.
+
+use std::borrow::Cow;
+
+use super::Core;
+use super::error::{OAuthError, check_descriptions};
+use super::model::UnixTime;
+use super::presented::{Presented, classify};
+use super::scope::ScopeSet;
+use super::storage::Stores;
+use super::validate::{Accepted, CredentialType, ValidCredential, validate_accepted};
+use crate::tokens::credential::CredentialKind;
+
+/// What a request carries, as an adapter gathered it.
+#[derive(Debug, Clone, Default)]
+pub struct CheckRequest {
+    /// Every credential value found, from every carrier, in any order. The
+    /// same value in two places counts once.
+    pub credentials: Vec<String>,
+    /// The `scope` values the check was configured with (space-separated
+    /// lists); the credential must hold every scope of all of them.
+    pub required_scopes: Vec<String>,
+}
+
+/// The decision on a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CheckOutcome {
+    /// One valid credential with every required scope: who it stands for.
+    Allowed(Box<ValidCredential>),
+    /// Refused; the adapter words it for its proxy.
+    Denied(Denial),
+}
+
+/// Why a request is refused, one variant per row of the SPEC §9 table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Denial {
+    /// No credential at all: RFC 6750 §3.1 says to send no error code then.
+    NoCredential,
+    /// Malformed, unknown, expired, revoked, or its client or user no longer
+    /// allowed (RFC 6750 `invalid_token`).
+    InvalidToken(&'static str),
+    /// Valid, but without every required scope (RFC 6750
+    /// `insufficient_scope`); `required` is what the request needs.
+    InsufficientScope {
+        /// Every scope the check requires.
+        required: ScopeSet,
+    },
+    /// Two different credentials, or a malformed scope requirement (RFC 6750
+    /// `invalid_request`).
+    InvalidRequest(Cow<'static, str>),
+    /// The check needs the database and it does not answer, or failed in an
+    /// unexpected way; the cause is for the log.
+    Unavailable(OAuthError),
+}
+
+impl Denial {
+    /// The RFC 6750 §3.1 error code; none for a request with no credential,
+    /// and none for an outage, which is not the client's to fix.
+    pub fn error_code(&self) -> Option<&'static str> {
+        match self {
+            Self::NoCredential | Self::Unavailable(_) => None,
+            Self::InvalidToken(_) => Some("invalid_token"),
+            Self::InsufficientScope { .. } => Some("insufficient_scope"),
+            Self::InvalidRequest(_) => Some("invalid_request"),
+        }
+    }
+
+    /// The `error_description`, where there is an error to describe.
+    pub fn description(&self) -> Option<Cow<'static, str>> {
+        match self {
+            Self::NoCredential => None,
+            Self::InvalidToken(text) => Some(Cow::Borrowed(text)),
+            Self::InsufficientScope { required } => {
+                Some(check_descriptions::insufficient_scope(required).into())
+            }
+            Self::InvalidRequest(text) => Some(text.clone()),
+            Self::Unavailable(err) => Some(match err {
+                // The client may retry; anything else stays in the log.
+                OAuthError::TemporarilyUnavailable => err.description().to_owned().into(),
+                _ => OAuthError::TemporarilyUnavailable
+                    .description()
+                    .to_owned()
+                    .into(),
+            }),
+        }
+    }
+
+    /// A metric label for the row.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Self::NoCredential => "no_credential",
+            Self::InvalidToken(_) => "invalid_token",
+            Self::InsufficientScope { .. } => "insufficient_scope",
+            Self::InvalidRequest(_) => "invalid_request",
+            Self::Unavailable(_) => "unavailable",
+        }
+    }
+}
+
+impl CheckOutcome {
+    /// A metric label for the outcome.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Self::Allowed(_) => "allowed",
+            Self::Denied(denial) => denial.label(),
+        }
+    }
+}
+
+/// A decision, with what kind of credential it was about, for metrics.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Checked {
+    /// The decision.
+    pub outcome: CheckOutcome,
+    /// `jwt`, `opaque_token`, `api_key`, `other` (anything else presented) or
+    /// `none`; a fixed set, so clients cannot make up metric series.
+    pub credential_kind: &'static str,
+}
+
+/// Decides on `request` at `now`.
+pub async fn check<S: Stores>(core: &Core<S>, request: &CheckRequest, now: UnixTime) -> Checked {
+    let mut presented: Vec<&str> = Vec::new();
+    for value in &request.credentials {
+        if !presented.contains(&value.as_str()) {
+            presented.push(value);
+        }
+    }
+    let credential_kind = match presented.as_slice() {
+        [] => "none",
+        [one] => kind_label(one),
+        _ => "other",
+    };
+    let outcome = decide(core, &presented, &request.required_scopes, now).await;
+    Checked {
+        outcome,
+        credential_kind,
+    }
+}
+
+async fn decide<S: Stores>(
+    core: &Core<S>,
+    presented: &[&str],
+    required_scopes: &[String],
+    now: UnixTime,
+) -> CheckOutcome {
+    let denied = CheckOutcome::Denied;
+    let mut required = ScopeSet::default();
+    for scopes in required_scopes {
+        match ScopeSet::parse(scopes) {
+            Ok(scopes) => required.extend(scopes),
+            Err(err) => return denied(Denial::InvalidRequest(err.description().to_owned().into())),
+        }
+    }
+    let credential = match presented {
+        [] => return denied(Denial::NoCredential),
+        [one] => *one,
+        _ => {
+            return denied(Denial::InvalidRequest(
+                check_descriptions::TWO_CREDENTIALS.into(),
+            ));
+        }
+    };
+    let valid =
+        match validate_accepted(core, credential, None, Accepted::RequestCredential, now).await {
+            Ok(Ok(valid)) => valid,
+            Ok(Err(invalid)) => {
+                return denied(Denial::InvalidToken(check_descriptions::invalid(invalid)));
+            }
+            Err(err) => return denied(Denial::Unavailable(err)),
+        };
+    if !required.is_subset_of(&valid.scope) {
+        return denied(Denial::InsufficientScope { required });
+    }
+    CheckOutcome::Allowed(Box::new(valid))
+}
+
+fn kind_label(value: &str) -> &'static str {
+    match classify(value) {
+        Presented::Jwt(_) => "jwt",
+        Presented::Credential(CredentialKind::AccessToken, _) | Presented::Legacy(_) => {
+            "opaque_token"
+        }
+        Presented::Credential(CredentialKind::ApiKey, _) => "api_key",
+        Presented::Credential(..) | Presented::Malformed => "other",
+    }
+}
+
+/// The identity a `200` passes to the upstream (SPEC §9): the six `X-Auth-*`
+/// headers, in that order, each with its value or empty. Proxies copy them
+/// over whatever a client sent, so all six are always set.
+pub fn identity_headers(valid: &ValidCredential) -> [(&'static str, String); 6] {
+    [
+        ("x-auth-subject", valid.subject().to_owned()),
+        ("x-auth-client-id", valid.client_id.clone()),
+        (
+            "x-auth-username",
+            valid.username.clone().unwrap_or_default(),
+        ),
+        ("x-auth-scope", valid.scope.to_string()),
+        (
+            "x-auth-credential",
+            match valid.kind {
+                CredentialType::ApiKey => "api_key",
+                CredentialType::AccessToken | CredentialType::RefreshToken => "access_token",
+            }
+            .to_owned(),
+        ),
+        ("x-auth-expires", valid.expires_at.to_string()),
+    ]
+}
+
+/// The six header names, for answers that carry no identity: a proxy that
+/// copies them must still overwrite what a client forged.
+pub const IDENTITY_HEADERS: [&str; 6] = [
+    "x-auth-subject",
+    "x-auth-client-id",
+    "x-auth-username",
+    "x-auth-scope",
+    "x-auth-credential",
+    "x-auth-expires",
+];
