@@ -2,6 +2,7 @@
 //! the `TokenService` RPCs called in-process. Translation only: no rule about
 //! who gets a token is decided here.
 
+mod check;
 mod error;
 mod form;
 mod introspect;

@@ -5,7 +5,7 @@
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{get, post};
+use axum::routing::{any, get, post};
 
 use super::MAX_BODY_BYTES;
 use super::metrics::{Metrics, observe};
@@ -94,6 +94,7 @@ pub(crate) fn router<S: ShimStore>(
             post(super::introspect::introspect::<S>),
         )
         .route("/oauth/revoke", post(super::revoke::revoke::<S>))
+        .route("/oauth/check", any(super::check::check_request::<S>))
         .route(
             "/.well-known/oauth-authorization-server",
             get(super::well_known::metadata::<S>),

@@ -22,7 +22,7 @@ async fn an_active_jwt_reports_every_member() {
         (answer.iat, answer.nbf, answer.exp),
         (T0, Some(T0), T0 + 3600)
     );
-    assert_eq!(answer.iss, core.policy.issuer);
+    assert_eq!(answer.iss.as_deref(), Some(core.policy.issuer.as_str()));
     assert_eq!(answer.aud.as_deref(), Some(core.policy.audience.as_str()));
     assert!(answer.jti.is_some());
 }

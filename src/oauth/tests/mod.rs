@@ -2,6 +2,7 @@
 //! grant, every SPEC §4 error the core decides, introspection, revocation,
 //! client authentication, rotation and replay, with `now` moved by hand.
 
+mod check;
 mod client_auth;
 mod credentials;
 mod grants;

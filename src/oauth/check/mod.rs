@@ -7,7 +7,11 @@
 //! credential; this file decides, once for both. Every `Allowed` comes out of
 //! the validator, which alone says whether a credential is good.
 
+mod answer;
+
 use std::borrow::Cow;
+
+pub(crate) use self::answer::CheckAnswer;
 
 use super::Core;
 use super::error::{OAuthError, check_descriptions};
@@ -15,23 +19,23 @@ use super::model::UnixTime;
 use super::presented::{Presented, classify};
 use super::scope::ScopeSet;
 use super::storage::Stores;
-use super::validate::{Accepted, CredentialType, ValidCredential, validate_accepted};
+use super::validate::{Accepted, ValidCredential, validate_accepted};
 use crate::tokens::credential::CredentialKind;
 
 /// What a request carries, as an adapter gathered it.
 #[derive(Debug, Clone, Default)]
-pub struct CheckRequest {
+pub(crate) struct CheckRequest {
     /// Every credential value found, from every carrier, in any order. The
     /// same value in two places counts once.
-    pub credentials: Vec<String>,
+    pub(crate) credentials: Vec<String>,
     /// The `scope` values the check was configured with (space-separated
     /// lists); the credential must hold every scope of all of them.
-    pub required_scopes: Vec<String>,
+    pub(crate) required_scopes: Vec<String>,
 }
 
 /// The decision on a request.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum CheckOutcome {
+pub(crate) enum CheckOutcome {
     /// One valid credential with every required scope: who it stands for.
     Allowed(Box<ValidCredential>),
     /// Refused; the adapter words it for its proxy.
@@ -40,7 +44,7 @@ pub enum CheckOutcome {
 
 /// Why a request is refused, one variant per row of the SPEC §9 table.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Denial {
+pub(crate) enum Denial {
     /// No credential at all: RFC 6750 §3.1 says to send no error code then.
     NoCredential,
     /// Malformed, unknown, expired, revoked, or its client or user no longer
@@ -63,7 +67,7 @@ pub enum Denial {
 impl Denial {
     /// The RFC 6750 §3.1 error code; none for a request with no credential,
     /// and none for an outage, which is not the client's to fix.
-    pub fn error_code(&self) -> Option<&'static str> {
+    pub(crate) fn error_code(&self) -> Option<&'static str> {
         match self {
             Self::NoCredential | Self::Unavailable(_) => None,
             Self::InvalidToken(_) => Some("invalid_token"),
@@ -73,7 +77,7 @@ impl Denial {
     }
 
     /// The `error_description`, where there is an error to describe.
-    pub fn description(&self) -> Option<Cow<'static, str>> {
+    pub(crate) fn description(&self) -> Option<Cow<'static, str>> {
         match self {
             Self::NoCredential => None,
             Self::InvalidToken(text) => Some(Cow::Borrowed(text)),
@@ -93,7 +97,7 @@ impl Denial {
     }
 
     /// A metric label for the row.
-    pub fn label(&self) -> &'static str {
+    pub(crate) fn label(&self) -> &'static str {
         match self {
             Self::NoCredential => "no_credential",
             Self::InvalidToken(_) => "invalid_token",
@@ -106,7 +110,7 @@ impl Denial {
 
 impl CheckOutcome {
     /// A metric label for the outcome.
-    pub fn label(&self) -> &'static str {
+    pub(crate) fn label(&self) -> &'static str {
         match self {
             Self::Allowed(_) => "allowed",
             Self::Denied(denial) => denial.label(),
@@ -116,16 +120,20 @@ impl CheckOutcome {
 
 /// A decision, with what kind of credential it was about, for metrics.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Checked {
+pub(crate) struct Checked {
     /// The decision.
-    pub outcome: CheckOutcome,
+    pub(crate) outcome: CheckOutcome,
     /// `jwt`, `opaque_token`, `api_key`, `other` (anything else presented) or
     /// `none`; a fixed set, so clients cannot make up metric series.
-    pub credential_kind: &'static str,
+    pub(crate) credential_kind: &'static str,
 }
 
 /// Decides on `request` at `now`.
-pub async fn check<S: Stores>(core: &Core<S>, request: &CheckRequest, now: UnixTime) -> Checked {
+pub(crate) async fn check<S: Stores>(
+    core: &Core<S>,
+    request: &CheckRequest,
+    now: UnixTime,
+) -> Checked {
     let mut presented: Vec<&str> = Vec::new();
     for value in &request.credentials {
         if !presented.contains(&value.as_str()) {
@@ -191,38 +199,3 @@ fn kind_label(value: &str) -> &'static str {
         Presented::Credential(..) | Presented::Malformed => "other",
     }
 }
-
-/// The identity a `200` passes to the upstream (SPEC §9): the six `X-Auth-*`
-/// headers, in that order, each with its value or empty. Proxies copy them
-/// over whatever a client sent, so all six are always set.
-pub fn identity_headers(valid: &ValidCredential) -> [(&'static str, String); 6] {
-    [
-        ("x-auth-subject", valid.subject().to_owned()),
-        ("x-auth-client-id", valid.client_id.clone()),
-        (
-            "x-auth-username",
-            valid.username.clone().unwrap_or_default(),
-        ),
-        ("x-auth-scope", valid.scope.to_string()),
-        (
-            "x-auth-credential",
-            match valid.kind {
-                CredentialType::ApiKey => "api_key",
-                CredentialType::AccessToken | CredentialType::RefreshToken => "access_token",
-            }
-            .to_owned(),
-        ),
-        ("x-auth-expires", valid.expires_at.to_string()),
-    ]
-}
-
-/// The six header names, for answers that carry no identity: a proxy that
-/// copies them must still overwrite what a client forged.
-pub const IDENTITY_HEADERS: [&str; 6] = [
-    "x-auth-subject",
-    "x-auth-client-id",
-    "x-auth-username",
-    "x-auth-scope",
-    "x-auth-credential",
-    "x-auth-expires",
-];
