@@ -328,6 +328,13 @@ const MAX_CONNECTIONS: usize = 1 << 22;
 /// hyper refuses a smaller HTTP/1 buffer.
 const MIN_HTTP_HEADER_BYTES: usize = 8192;
 
+/// The default largest request head: what reverse proxies forward to a
+/// forward-auth check (nginx's default buffers hold 32 KiB of head, Envoy's
+/// 60 KiB), so a request with large cookies is not refused at the check. An
+/// HTTP/1 connection's buffer then holds less than an HTTP/2 connection's
+/// window plus state, which bounds the memory per connection anyway.
+const DEFAULT_HTTP_MAX_HEADER_BYTES: usize = 64 * 1024;
+
 /// RFC 9113 §6.5.2: no window may exceed 2^31 - 1.
 const MAX_HTTP2_WINDOW: u32 = (1 << 31) - 1;
 
@@ -353,7 +360,9 @@ impl ConnectionLimits {
             request_timeout: seconds("request_timeout", s.request_timeout, 10)?,
             shutdown_grace: seconds("shutdown_grace", s.shutdown_grace, 20)?,
             http_header_timeout: seconds("http_header_timeout", s.http_header_timeout, 30)?,
-            http_max_header_bytes: s.http_max_header_bytes.unwrap_or(16 * 1024),
+            http_max_header_bytes: s
+                .http_max_header_bytes
+                .unwrap_or(DEFAULT_HTTP_MAX_HEADER_BYTES),
             http2_max_concurrent_streams: s.http2_max_concurrent_streams.unwrap_or(100),
             http2_window_bytes: s.http2_window_bytes.unwrap_or(65_535),
             http2_keepalive_interval: match s.http2_keepalive_interval.unwrap_or(30) {
@@ -724,7 +733,7 @@ mod tests {
         assert_eq!(defaults.max_connections, 512);
         assert_eq!(defaults.idle_timeout, Duration::from_secs(60));
         assert_eq!(defaults.shutdown_grace, Duration::from_secs(20));
-        assert_eq!(defaults.http_max_header_bytes, 16 * 1024);
+        assert_eq!(defaults.http_max_header_bytes, 64 * 1024);
         assert_eq!(
             defaults.http2_keepalive_interval,
             Some(Duration::from_secs(30))

@@ -215,3 +215,60 @@ async fn an_outage_fails_fast_and_the_server_recovers_without_losing_anything() 
     .await;
     assert_eq!(status, 200, "its refresh token still works");
 }
+
+async fn check_status(server: &Server, token: &str) -> (u16, Option<String>) {
+    let response = reqwest::Client::new()
+        .get(server.url("/oauth/check"))
+        .bearer_auth(token)
+        .timeout(Duration::from_secs(10))
+        .send()
+        .await
+        .unwrap();
+    let challenge = response
+        .headers()
+        .get("www-authenticate")
+        .map(|value| value.to_str().unwrap().to_owned());
+    (response.status().as_u16(), challenge)
+}
+
+/// SPEC §9: `503` only when the check needs the database and it does not
+/// answer. A JWT needs nothing but memory; an opaque token this server has
+/// never seen needs a lookup.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_check_is_503_only_when_it_needs_the_database() {
+    let db = TestDb::postgres_required();
+    let proxy = Proxy::start(upstream_of(&db.url)).await;
+    let jwt_server = Server::start_on(&db.url_via(proxy.addr), &[]);
+    let opaque_server = Server::start_on(&db.url_via(proxy.addr), &["--token-format", "opaque"]);
+    let client = create_client(&db.url, &["--scopes", "read"]);
+    let jwt = jwt_server
+        .client_credentials_token(&client)
+        .await
+        .access_token;
+    let unseen = opaque_server
+        .client_credentials_token(&client)
+        .await
+        .access_token;
+    assert_eq!(check_status(&jwt_server, &jwt).await.0, 200);
+
+    proxy.cut();
+    assert!(
+        eventually(Duration::from_secs(3), || async {
+            reqwest::get(opaque_server.url("/readyz"))
+                .await
+                .unwrap()
+                .status()
+                == 503
+        })
+        .await
+    );
+    assert_eq!(check_status(&opaque_server, &unseen).await, (503, None));
+    assert_eq!(check_status(&jwt_server, &jwt).await.0, 200);
+    proxy.restore();
+    assert!(
+        eventually(Duration::from_secs(10), || async {
+            check_status(&opaque_server, &unseen).await.0 == 200
+        })
+        .await
+    );
+}
