@@ -144,6 +144,7 @@ pids+=($hs256_pid)
 http_hs256=$(address "$work/server-hs256.log" HTTP)
 
 token=$(curl -s -u "$client_id:$client_secret" -d grant_type=client_credentials "http://$http/oauth/token" | json_field access_token)
+api_key=$($bin apikey create --database-url "$db" --client "$client_id" --name bench | json_field api_key)
 
 # A scenario measured against its floor runs in rounds: a slice of the floor, then
 # a slice of the scenario, `rounds` times. On a shared machine the speed moves by
@@ -177,6 +178,25 @@ wrk_json() {
     BODY="$body" BASIC="$basic" wrk -t2 -c"$connections" -d"${seconds}s" -s bench/wrk.lua "$url" | tail -n 1
 }
 
+# wrk_check_json URL HEADER VALUE SECONDS: GETs with one credential header.
+wrk_check_json() {
+    local url=$1 header=$2 value=$3 seconds=$4
+    HEADER="$header" VALUE="$value" wrk -t2 -c"$connections" -d"${seconds}s" -s bench/wrk-check.lua "$url" | tail -n 1
+}
+
+# check_scenario LABEL HEADER VALUE SECONDS [TAGS]: /oauth/check with a credential.
+check_scenario() {
+    local label=$1 header=$2 value=$3 seconds=$4 tags=${5:-}
+    local line
+    line=$(measured "$server_pid" wrk_check_json "http://$http/oauth/check?scope=read" "$header" "$value" "$seconds")
+    echo "{\"label\":\"$label\",\"transport\":\"http\"$tags,${line#\{}" | tee -a "$results"
+}
+
+# The database lookups of API keys the server has made so far, from /metrics.
+key_lookups() {
+    curl -s "http://$http/metrics" | awk '/^oauthd_store_lookups_total\{.*kind="api_key"/ {n += $NF} END {print n + 0}'
+}
+
 # http_scenario LABEL PID URL BODY SECONDS [TAGS]; TAGS are more JSON fields.
 http_scenario() {
     local label=$1 pid=$2 url=$3 body=$4 seconds=$5 tags=${6:-}
@@ -202,6 +222,8 @@ cc_http_hs256() { http_scenario client_credentials-http-hs256 "$hs256_pid" "http
 cc_grpc() { grpc_scenario client_credentials-grpc "$server_pid" "$grpc" client-credentials "$@"; }
 introspect_http() { http_scenario introspect-http "$server_pid" "http://$http/oauth/introspect" "token=$token" "$@"; }
 introspect_grpc() { grpc_scenario introspect-grpc "$server_pid" "$grpc" introspect "$@"; }
+check_jwt_http() { check_scenario check-jwt-http Authorization "Bearer $token" "$@"; }
+check_api_key_http() { check_scenario check-api-key-http X-API-Key "$api_key" "$@"; }
 
 # in_rounds GROUP RUN...: each RUN (a function above) gets one slice per round.
 in_rounds() {
@@ -219,6 +241,13 @@ in_rounds client_credentials-http floor_http cc_http cc_http_hs256
 in_rounds client_credentials-grpc floor_grpc cc_grpc
 in_rounds introspect-http floor_http introspect_http
 in_rounds introspect-grpc floor_grpc introspect_grpc
+# The first check of the key reads it from the database; every later one must
+# be answered from memory, so the lookup count stays where that one left it.
+curl -s -o /dev/null -H "X-API-Key: $api_key" "http://$http/oauth/check"
+lookups_before=$(key_lookups)
+in_rounds check-http floor_http check_jwt_http check_api_key_http
+lookups_after=$(key_lookups)
+echo "{\"label\":\"api-key-lookups\",\"before\":$lookups_before,\"after\":$lookups_after}" | tee -a "$results"
 echo "== refresh and password" >&2
 grpc_scenario refresh-grpc "$server_pid" "$grpc" refresh "$duration"
 grpc_scenario password-grpc "$server_pid" "$grpc" password "$duration"

@@ -422,6 +422,7 @@ fn report(results: &str, backend: &str) -> anyhow::Result<String> {
             measured >= floor,
         )
     };
+    const CHECKS: [&str; 3] = ["check-jwt-http", "check-api-key-http", "check-grpc"];
     let budget = [
         // The HTTP line is judged per algorithm: the bare ES256 signature caps
         // it near 45 % of the floor on this machine (see the section below).
@@ -473,6 +474,47 @@ fn report(results: &str, backend: &str) -> anyhow::Result<String> {
             .iter()
             .all(|l| p99(l) <= 5.0),
         ),
+        at_least(
+            "/oauth/check with a JWT ≥ 50 % of the HTTP floor",
+            paired("check-jwt-http"),
+            0.5,
+        ),
+        at_least(
+            "/oauth/check with an API key ≥ 50 % of the HTTP floor",
+            paired("check-api-key-http"),
+            0.5,
+        ),
+        at_least(
+            "Envoy Check over gRPC ≥ 70 % of the gRPC floor",
+            paired("check-grpc"),
+            0.7,
+        ),
+        (
+            "p99 ≤ 5 ms for every check",
+            format!(
+                "worst {:.2} ms",
+                CHECKS.iter().map(|l| p99(l)).fold(0.0, f64::max)
+            ),
+            CHECKS
+                .iter()
+                .all(|l| runs.slices(l).next().is_some() && p99(l) <= 5.0),
+        ),
+        {
+            let lookups = find("api-key-lookups");
+            let count = |field: &str| lookups.and_then(|l| l[field].as_f64());
+            match (count("before"), count("after")) {
+                (Some(before), Some(after)) => (
+                    "API-key checks after the first read no database",
+                    format!("{:.0} lookups during the API-key scenario", after - before),
+                    after == before,
+                ),
+                _ => (
+                    "API-key checks after the first read no database",
+                    "not measured".to_owned(),
+                    false,
+                ),
+            }
+        },
         (
             "zero errors in every scenario",
             format!("{errors} errors"),
