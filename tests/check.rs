@@ -75,17 +75,43 @@ impl Answer {
     }
 }
 
+/// A server with a client of `scopes`, one of its tokens, and the check URL.
+struct Setup {
+    db: TestDb,
+    server: Server,
+    client: TestClient,
+    jwt: String,
+    check: String,
+}
+
+async fn setup(scopes: &str) -> Setup {
+    let db = TestDb::new();
+    let server = Server::start(&db);
+    let client = create_client(&db.url, &["--scopes", scopes]);
+    let jwt = token(&server, &client).await;
+    let check = server.url("/oauth/check");
+    Setup {
+        db,
+        server,
+        client,
+        jwt,
+        check,
+    }
+}
+
 async fn send(request: RequestBuilder) -> Answer {
     Answer::of(request.send().await.unwrap()).await
 }
 
 #[tokio::test]
 async fn every_carrier_of_the_spec_is_read() {
-    let db = TestDb::new();
-    let server = Server::start(&db);
-    let client = create_client(&db.url, &["--scopes", "read write"]);
-    let jwt = token(&server, &client).await;
-    let check = server.url("/oauth/check");
+    let Setup {
+        db: _db,
+        server: _server,
+        client,
+        jwt,
+        check,
+    } = setup("read write").await;
     let http = http();
     let carriers: Vec<(&str, RequestBuilder)> = vec![
         (
@@ -169,11 +195,13 @@ async fn every_carrier_of_the_spec_is_read() {
 
 #[tokio::test]
 async fn any_method_is_checked_and_traefiks_headers_are_understood() {
-    let db = TestDb::new();
-    let server = Server::start(&db);
-    let client = create_client(&db.url, &["--scopes", "read"]);
-    let jwt = token(&server, &client).await;
-    let check = server.url("/oauth/check");
+    let Setup {
+        db: _db,
+        server: _server,
+        client,
+        jwt,
+        check,
+    } = setup("read").await;
     let http = http();
     for method in ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"] {
         let method = Method::from_bytes(method.as_bytes()).unwrap();
@@ -207,12 +235,14 @@ async fn any_method_is_checked_and_traefiks_headers_are_understood() {
 
 #[tokio::test]
 async fn each_row_of_the_table() {
-    let db = TestDb::new();
-    let server = Server::start(&db);
-    let client = create_client(&db.url, &["--scopes", "read write"]);
-    let jwt = token(&server, &client).await;
+    let Setup {
+        db,
+        server,
+        client,
+        jwt,
+        check,
+    } = setup("read write").await;
     let other = token(&server, &client).await;
-    let check = server.url("/oauth/check");
     let http = http();
     let bearer = |value: &str| {
         http.get(format!("{check}?scope=read"))
@@ -393,11 +423,13 @@ async fn an_opaque_token_is_checked_like_a_jwt() {
 
 #[tokio::test]
 async fn input_meant_to_hurt_gets_its_row_and_the_server_keeps_serving() {
-    let db = TestDb::new();
-    let server = Server::start(&db);
-    let client = create_client(&db.url, &["--scopes", "read"]);
-    let jwt = token(&server, &client).await;
-    let check = server.url("/oauth/check");
+    let Setup {
+        db: _db,
+        server,
+        client,
+        jwt,
+        check,
+    } = setup("read").await;
     let http = http();
 
     // 10,000 query parameters, the credential last: read, and in time.
@@ -500,12 +532,14 @@ async fn input_meant_to_hurt_gets_its_row_and_the_server_keeps_serving() {
 
 #[tokio::test]
 async fn checks_are_counted_by_outcome_and_credential_kind() {
-    let db = TestDb::new();
-    let server = Server::start(&db);
-    let client = create_client(&db.url, &["--scopes", "read"]);
-    let jwt = token(&server, &client).await;
+    let Setup {
+        db: _db,
+        client: _client,
+        server,
+        jwt,
+        check,
+    } = setup("read").await;
     let http = http();
-    let check = server.url("/oauth/check");
     send(
         http.get(&check)
             .header("authorization", format!("Bearer {jwt}")),

@@ -9,6 +9,7 @@ use axum::extract::rejection::BytesRejection;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Uri, header};
 use axum::response::Response;
 
+use super::form::is_form_content_type;
 use super::routes::{HttpState, ShimStore};
 use crate::clock;
 use crate::oauth::check::{CheckAnswer, CheckOutcome, CheckRequest, Denial, check};
@@ -74,7 +75,7 @@ pub(crate) fn gather(uri: &Uri, headers: &HeaderMap, body: Option<&[u8]>) -> Che
             request.credentials.extend(query_credentials(&original));
         }
     }
-    if let Some(body) = body.filter(|_| is_form(headers)) {
+    if let Some(body) = body.filter(|_| is_form_content_type(headers)) {
         request.credentials.extend(
             form_urlencoded::parse(body)
                 .filter(|(name, _)| name == "access_token")
@@ -101,17 +102,6 @@ fn query_pairs(
     query: Option<&str>,
 ) -> impl Iterator<Item = (std::borrow::Cow<'_, str>, std::borrow::Cow<'_, str>)> {
     form_urlencoded::parse(query.unwrap_or_default().as_bytes())
-}
-
-fn is_form(headers: &HeaderMap) -> bool {
-    headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.split(';').next())
-        .is_some_and(|mime| {
-            mime.trim()
-                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
-        })
 }
 
 fn render(answer: &CheckAnswer) -> Response {

@@ -159,7 +159,8 @@ fn scheme_is_basic(value: &str) -> bool {
         .is_some_and(|(scheme, _)| scheme.eq_ignore_ascii_case("basic"))
 }
 
-fn is_form_content_type(headers: &HeaderMap) -> bool {
+/// Whether the body says it is `application/x-www-form-urlencoded`.
+pub(crate) fn is_form_content_type(headers: &HeaderMap) -> bool {
     headers
         .get(header::CONTENT_TYPE)
         .and_then(|value| value.to_str().ok())
