@@ -1,5 +1,6 @@
-//! Compiles `proto/oauthd/v1/token.proto` with tonic's build crate and writes the
-//! descriptor set that server reflection serves.
+//! Compiles `proto/oauthd/v1/token.proto` and our subset of Envoy's ext_authz
+//! protocol (`proto/envoy/service/auth/v3/external_auth.proto`) with tonic's
+//! build crate, and writes the one descriptor set that server reflection serves.
 
 use std::{env, path::PathBuf};
 
@@ -16,8 +17,19 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         // tonic-prost's codec, but a request that fails to decode is
         // INVALID_ARGUMENT with no decoder text (src/grpc/codec.rs).
         .codec_path("crate::grpc::codec::OauthdCodec")
+        // google.rpc.Status (in Envoy's CheckResponse) is tonic-types' type;
+        // proto/google/rpc/status.proto only describes it to protoc and
+        // reflection.
+        .extern_path(".google.rpc", "::tonic_types::pb")
         .file_descriptor_set_path(out_dir.join("oauthd_descriptor.bin"))
-        .compile_with_config(config, &["proto/oauthd/v1/token.proto"], &["proto"])?;
+        .compile_with_config(
+            config,
+            &[
+                "proto/oauthd/v1/token.proto",
+                "proto/envoy/service/auth/v3/external_auth.proto",
+            ],
+            &["proto"],
+        )?;
     println!("cargo:rerun-if-changed=proto");
     println!("cargo:rerun-if-env-changed=PROTOC");
     Ok(())
