@@ -8,6 +8,7 @@
 //! the validator, which alone says whether a credential is good.
 
 mod answer;
+pub(crate) mod carriers;
 
 use std::borrow::Cow;
 
