@@ -13,6 +13,7 @@ use crate::app::open_store;
 use crate::clock;
 use crate::config::{Config, ConnectionLimits};
 use crate::connections::{Slots, raise_open_file_limit};
+use crate::grpc::ext_authz::ExtAuthzImpl;
 use crate::grpc::health::follow_database;
 use crate::grpc::limits::{self as message_limits, REFLECTION_MAX_MESSAGE_BYTES};
 use crate::grpc::pb;
@@ -56,6 +57,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         login_throttle: LoginThrottle::new(config.login_throttle.policy),
         revocation_limit: RevocationLimit::new(config.revocations.per_client_per_second),
     });
+    let ext_authz = ExtAuthzImpl::new(Arc::clone(&core));
     let service = TokenServiceImpl::new(Arc::clone(&core))
         .with_trusted_proxies(config.login_throttle.trusted_proxies.clone());
 
@@ -103,6 +105,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             service.clone(),
             config.grpc_max_message_bytes,
         ))
+        .add_service(message_limits::ext_authz(ext_authz))
         .serve_with_incoming_shutdown(
             crate::grpc::transport::incoming(
                 grpc_listener,

@@ -26,6 +26,8 @@ use tonic_health::pb::health_server::{Health, HealthServer};
 use tonic_types::{ErrorDetails, StatusExt as _};
 use tower::Service;
 
+use super::ext_authz::ExtAuthzImpl;
+use super::pb::envoy::service::auth::v3::authorization_server::AuthorizationServer;
 use super::pb::token_service_server::TokenServiceServer;
 use super::status::ERROR_DOMAIN;
 use super::token_service::TokenServiceImpl;
@@ -50,20 +52,13 @@ pub(crate) const REFLECTION_MAX_MESSAGE_BYTES: usize = 16 * 1024;
 /// Envoy's default `max_request_headers_kb`: the most header bytes it forwards.
 const ENVOY_MAX_HEADER_BYTES: usize = 60 * 1024;
 
-/// Planned (a later issue): the limit of an Envoy `ext_authz` `CheckRequest`,
-/// sized for what Envoy sends rather than for a token request. The request
-/// carries every header (up to Envoy's 60 KiB default), and the path and host
-/// once more outside the header map, so twice that; plus the body when the
-/// filter sets `with_request_body`, whose `max_request_bytes` should then be at
-/// most the shim's 64 KiB; plus 8 KiB for the peer addresses, metadata and
-/// protobuf framing. 192 KiB in all.
-#[cfg_attr(
-    not(test),
-    expect(
-        dead_code,
-        reason = "the Envoy ext_authz service (SPEC §9) is the next issue"
-    )
-)]
+/// The limit of an Envoy `ext_authz` `CheckRequest`, sized for what Envoy
+/// sends rather than for a token request. The request carries every header (up
+/// to Envoy's 60 KiB default), and the path and host once more outside the
+/// header map, so twice that; plus the body when the filter sets
+/// `with_request_body`, whose `max_request_bytes` should then be at most the
+/// shim's 64 KiB; plus 8 KiB for the peer addresses, metadata and protobuf
+/// framing. 192 KiB in all.
 pub(crate) const EXT_AUTHZ_MAX_MESSAGE_BYTES: usize =
     2 * ENVOY_MAX_HEADER_BYTES + DEFAULT_TOKEN_SERVICE_MAX_MESSAGE_BYTES + 8 * 1024;
 
@@ -76,6 +71,17 @@ pub(crate) fn token_service<S: Stores>(
     RefuseOversized {
         inner: TokenServiceServer::new(service).max_decoding_message_size(limit),
         limit,
+    }
+}
+
+/// Envoy's `Check`, its requests limited to [`EXT_AUTHZ_MAX_MESSAGE_BYTES`].
+pub(crate) fn ext_authz<S: Stores>(
+    service: ExtAuthzImpl<S>,
+) -> RefuseOversized<AuthorizationServer<ExtAuthzImpl<S>>> {
+    RefuseOversized {
+        inner: AuthorizationServer::new(service)
+            .max_decoding_message_size(EXT_AUTHZ_MAX_MESSAGE_BYTES),
+        limit: EXT_AUTHZ_MAX_MESSAGE_BYTES,
     }
 }
 

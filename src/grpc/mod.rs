@@ -1,7 +1,8 @@
 //! The gRPC transport: the only implementation of the `TokenService` RPCs, its
-//! error mapping, its codec and message limits, and health.
+//! error mapping, its codec and message limits, health, and Envoy's `Check`.
 
 pub(crate) mod codec;
+pub(crate) mod ext_authz;
 pub(crate) mod health;
 pub(crate) mod limits;
 pub mod pb;

@@ -58,6 +58,14 @@ pub(crate) fn form_credentials(body: &[u8]) -> impl Iterator<Item = String> + '_
         .map(|(_, value)| value.into_owned())
 }
 
+/// Whether a `Content-Type` value names `application/x-www-form-urlencoded`.
+pub(crate) fn is_form_media_type(content_type: &str) -> bool {
+    content_type.split(';').next().is_some_and(|mime| {
+        mime.trim()
+            .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+    })
+}
+
 /// The pairs of a query, decoded leniently.
 pub(crate) fn query_pairs(
     query: Option<&str>,
@@ -115,5 +123,9 @@ mod tests {
     fn a_form_body_carries_only_access_token() {
         let found: Vec<String> = form_credentials(b"a=b&access_token=t%2B1&api_key=k").collect();
         assert_eq!(found, ["t+1"]);
+        assert!(is_form_media_type(
+            "Application/X-WWW-Form-Urlencoded; charset=utf-8"
+        ));
+        assert!(!is_form_media_type("application/json"));
     }
 }
