@@ -231,8 +231,43 @@ async fn check_status(server: &Server, token: &str) -> (u16, Option<String>) {
     (response.status().as_u16(), challenge)
 }
 
+/// Envoy's `Check` of the same token: its gRPC code and HTTP status, and
+/// whether it carries a challenge.
+async fn envoy_check_status(server: &Server, token: &str) -> (i32, i32, bool) {
+    use oauthd::grpc::pb::envoy::service::auth::v3 as ext_authz;
+    let http = ext_authz::attribute_context::HttpRequest {
+        path: "/api".into(),
+        headers: [("authorization".to_owned(), format!("Bearer {token}"))].into(),
+        ..Default::default()
+    };
+    let request = ext_authz::CheckRequest {
+        attributes: Some(ext_authz::AttributeContext {
+            request: Some(ext_authz::attribute_context::Request { http: Some(http) }),
+            ..Default::default()
+        }),
+    };
+    let response =
+        ext_authz::authorization_client::AuthorizationClient::new(server.channel().await)
+            .check(request)
+            .await
+            .unwrap()
+            .into_inner();
+    let code = response.status.unwrap().code;
+    match response.http_response {
+        Some(ext_authz::check_response::HttpResponse::DeniedResponse(denied)) => (
+            code,
+            denied.status.unwrap().code,
+            denied
+                .headers
+                .iter()
+                .any(|h| h.header.as_ref().unwrap().key == "www-authenticate"),
+        ),
+        _ => (code, 200, false),
+    }
+}
+
 /// SPEC §9: `503` only when the check needs the database and it does not
-/// answer. A JWT needs nothing but memory; an opaque token this server has
+/// answer, for `/oauth/check` and Envoy's `Check` alike (`UNAVAILABLE`, 14). A JWT needs nothing but memory; an opaque token this server has
 /// never seen needs a lookup.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_check_is_503_only_when_it_needs_the_database() {
@@ -263,7 +298,12 @@ async fn the_check_is_503_only_when_it_needs_the_database() {
         .await
     );
     assert_eq!(check_status(&opaque_server, &unseen).await, (503, None));
+    assert_eq!(
+        envoy_check_status(&opaque_server, &unseen).await,
+        (14, 503, false)
+    );
     assert_eq!(check_status(&jwt_server, &jwt).await.0, 200);
+    assert_eq!(envoy_check_status(&jwt_server, &jwt).await, (0, 200, false));
     proxy.restore();
     assert!(
         eventually(Duration::from_secs(10), || async {
