@@ -224,6 +224,7 @@ introspect_http() { http_scenario introspect-http "$server_pid" "http://$http/oa
 introspect_grpc() { grpc_scenario introspect-grpc "$server_pid" "$grpc" introspect "$@"; }
 check_jwt_http() { check_scenario check-jwt-http Authorization "Bearer $token" "$@"; }
 check_api_key_http() { check_scenario check-api-key-http X-API-Key "$api_key" "$@"; }
+check_grpc() { grpc_scenario check-grpc "$server_pid" "$grpc" check "$@"; }
 
 # in_rounds GROUP RUN...: each RUN (a function above) gets one slice per round.
 in_rounds() {
@@ -247,6 +248,7 @@ curl -s -o /dev/null -H "X-API-Key: $api_key" "http://$http/oauth/check"
 lookups_before=$(key_lookups)
 in_rounds check-http floor_http check_jwt_http check_api_key_http
 lookups_after=$(key_lookups)
+in_rounds check-grpc floor_grpc check_grpc
 echo "{\"label\":\"api-key-lookups\",\"before\":$lookups_before,\"after\":$lookups_after}" | tee -a "$results"
 echo "== refresh and password" >&2
 grpc_scenario refresh-grpc "$server_pid" "$grpc" refresh "$duration"

@@ -10,6 +10,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::disallowed_methods)]
 
+use std::collections::HashMap;
 use std::io::{BufRead as _, BufReader};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -18,6 +19,9 @@ use anyhow::{Context as _, bail};
 use clap::{Parser, Subcommand, ValueEnum};
 use hdrhistogram::Histogram;
 use oauthd::grpc::pb;
+use oauthd::grpc::pb::envoy::service::auth::v3::attribute_context::{HttpRequest, Request};
+use oauthd::grpc::pb::envoy::service::auth::v3::authorization_client::AuthorizationClient;
+use oauthd::grpc::pb::envoy::service::auth::v3::{AttributeContext, CheckRequest};
 use oauthd::grpc::pb::token_service_client::TokenServiceClient;
 use serde_json::{Value, json};
 use tonic::transport::{Channel, Endpoint};
@@ -83,6 +87,9 @@ enum Scenario {
     Introspect,
     Refresh,
     Password,
+    /// Envoy's ext_authz `Check` of a request with a bearer token and a
+    /// required scope, as Envoy sends it.
+    Check,
     /// A no-op unary RPC (health Check): the gRPC floor.
     Floor,
 }
@@ -114,6 +121,7 @@ enum Worker {
     Introspect(TokenServiceClient<Channel>, String),
     Refresh(TokenServiceClient<Channel>, String),
     Password(TokenServiceClient<Channel>),
+    Check(AuthorizationClient<Channel>, CheckRequest),
     Floor(HealthClient<Channel>),
 }
 
@@ -129,6 +137,29 @@ impl Worker {
                     .issue_token(target.token_request("client_credentials"))
                     .await?;
                 Self::Introspect(tokens, issued.into_inner().access_token)
+            }
+            Scenario::Check => {
+                let issued = tokens
+                    .issue_token(target.token_request("client_credentials"))
+                    .await?
+                    .into_inner();
+                let http = HttpRequest {
+                    method: "GET".into(),
+                    path: "/orders?page=2".into(),
+                    host: "api.example".into(),
+                    headers: HashMap::from([(
+                        "authorization".to_owned(),
+                        format!("Bearer {}", issued.access_token),
+                    )]),
+                    ..HttpRequest::default()
+                };
+                let request = CheckRequest {
+                    attributes: Some(AttributeContext {
+                        request: Some(Request { http: Some(http) }),
+                        context_extensions: HashMap::from([("scope".into(), "read".into())]),
+                    }),
+                };
+                Self::Check(AuthorizationClient::new(target.channel.clone()), request)
             }
             Scenario::Refresh => {
                 let issued = tokens
@@ -171,6 +202,10 @@ impl Worker {
                 let issued = tokens.refresh_token(request).await?.into_inner();
                 *refresh = issued.refresh_token.context("no refresh token")?;
                 Ok(true)
+            }
+            Self::Check(authorization, request) => {
+                let answer = authorization.check(request.clone()).await?.into_inner();
+                Ok(answer.status.is_some_and(|status| status.code == 0))
             }
             Self::Floor(health) => {
                 let answer = health
