@@ -121,7 +121,7 @@ enum Worker {
     Introspect(TokenServiceClient<Channel>, String),
     Refresh(TokenServiceClient<Channel>, String),
     Password(TokenServiceClient<Channel>),
-    Check(AuthorizationClient<Channel>, CheckRequest),
+    Check(AuthorizationClient<Channel>, Box<CheckRequest>),
     Floor(HealthClient<Channel>),
 }
 
@@ -159,7 +159,10 @@ impl Worker {
                         context_extensions: HashMap::from([("scope".into(), "read".into())]),
                     }),
                 };
-                Self::Check(AuthorizationClient::new(target.channel.clone()), request)
+                Self::Check(
+                    AuthorizationClient::new(target.channel.clone()),
+                    Box::new(request),
+                )
             }
             Scenario::Refresh => {
                 let issued = tokens
@@ -204,7 +207,7 @@ impl Worker {
                 Ok(true)
             }
             Self::Check(authorization, request) => {
-                let answer = authorization.check(request.clone()).await?.into_inner();
+                let answer = authorization.check((**request).clone()).await?.into_inner();
                 Ok(answer.status.is_some_and(|status| status.code == 0))
             }
             Self::Floor(health) => {
