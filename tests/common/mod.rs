@@ -8,6 +8,9 @@
 // clock.rs reads the clock is about the server.
 #![allow(clippy::disallowed_methods)]
 
+pub mod proxies;
+pub mod upstream;
+
 use std::io::{BufRead as _, BufReader, Write as _};
 use std::net::SocketAddr;
 use std::path::PathBuf;
