@@ -1,4 +1,6 @@
-//! The deployment files (issue 4) parse and carry what production needs.
+//! The deployment files (issue 4) parse and carry what production needs; so do
+//! the proxy configurations of `deploy/proxies/` that no test can run here
+//! (Traefik and Envoy are not packaged; tests/proxies.rs runs nginx and Caddy).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -7,11 +9,25 @@ use std::path::PathBuf;
 use serde_yaml::Value;
 
 fn manifest(name: &str) -> Value {
+    yaml("deploy/kubernetes", name)
+}
+
+fn yaml(dir: &str, name: &str) -> Value {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("deploy/kubernetes")
+        .join(dir)
         .join(name);
     serde_yaml::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
+
+/// The identity headers of SPEC §9, which every proxy must copy to the upstream.
+const IDENTITY_HEADERS: [&str; 6] = [
+    "X-Auth-Subject",
+    "X-Auth-Client-Id",
+    "X-Auth-Username",
+    "X-Auth-Scope",
+    "X-Auth-Credential",
+    "X-Auth-Expires",
+];
 
 fn container(deployment: &Value) -> &Value {
     &deployment["spec"]["template"]["spec"]["containers"][0]
@@ -133,4 +149,99 @@ fn the_pod_outlives_the_drain_deadline_and_caps_its_connections() {
         container(&deployment)["resources"]["limits"]["memory"],
         "128Mi"
     );
+}
+
+#[test]
+fn traefik_asks_the_check_and_copies_the_six_identity_headers() {
+    let traefik = yaml("deploy/proxies", "traefik.yml");
+    let http = &traefik["http"];
+    let upstream = &http["services"]["api"]["loadBalancer"]["servers"][0]["url"];
+    assert_eq!(upstream, "http://127.0.0.1:8080");
+    for (router, middleware, address) in [
+        ("api", "oauthd", "http://127.0.0.1:3030/oauth/check"),
+        (
+            "reports",
+            "oauthd-read",
+            "http://127.0.0.1:3030/oauth/check?scope=read",
+        ),
+    ] {
+        assert_eq!(http["routers"][router]["middlewares"][0], middleware);
+        assert_eq!(http["routers"][router]["service"], "api");
+        let forward = &http["middlewares"][middleware]["forwardAuth"];
+        assert_eq!(forward["address"], address);
+        // Traefik at the edge must not take X-Forwarded-Uri from the client.
+        assert_eq!(forward["trustForwardHeader"], false);
+        let copied: Vec<&str> = forward["authResponseHeaders"]
+            .as_sequence()
+            .unwrap()
+            .iter()
+            .map(|header| header.as_str().unwrap())
+            .collect();
+        assert_eq!(copied, IDENTITY_HEADERS);
+    }
+}
+
+#[test]
+fn envoy_asks_oauthds_grpc_check_over_http2_and_denies_when_it_cannot() {
+    let envoy = yaml("deploy/proxies", "envoy.yaml");
+    let resources = &envoy["static_resources"];
+    let manager = &resources["listeners"][0]["filter_chains"][0]["filters"][0]["typed_config"];
+    let filters = manager["http_filters"].as_sequence().unwrap();
+    assert_eq!(filters[0]["name"], "envoy.filters.http.ext_authz");
+    assert_eq!(
+        filters.last().unwrap()["name"],
+        "envoy.filters.http.router",
+        "the router comes last"
+    );
+    let ext_authz = &filters[0]["typed_config"];
+    assert_eq!(
+        ext_authz["@type"],
+        "type.googleapis.com/envoy.extensions.filters.http.ext_authz.v3.ExtAuthz"
+    );
+    assert_eq!(ext_authz["transport_api_version"], "V3");
+    assert_eq!(ext_authz["failure_mode_allow"], false);
+    let cluster_name = &ext_authz["grpc_service"]["envoy_grpc"]["cluster_name"];
+
+    let clusters = resources["clusters"].as_sequence().unwrap();
+    let cluster = |name: &Value| {
+        clusters
+            .iter()
+            .find(|cluster| &cluster["name"] == name)
+            .unwrap_or_else(|| panic!("cluster {name:?}"))
+    };
+    let endpoint = |cluster: &Value| {
+        cluster["load_assignment"]["endpoints"][0]["lb_endpoints"][0]["endpoint"]["address"]
+            ["socket_address"]
+            .clone()
+    };
+    let oauthd = cluster(cluster_name);
+    assert_eq!(endpoint(oauthd)["port_value"], 50051);
+    let protocol = &oauthd["typed_extension_protocol_options"]["envoy.extensions.upstreams.http.v3.HttpProtocolOptions"];
+    assert!(
+        protocol["explicit_http_config"]["http2_protocol_options"].is_mapping(),
+        "gRPC needs HTTP/2"
+    );
+
+    let routes = manager["route_config"]["virtual_hosts"][0]["routes"]
+        .as_sequence()
+        .unwrap();
+    let reports = routes
+        .iter()
+        .find(|route| route["match"]["prefix"] == "/reports/")
+        .unwrap();
+    let per_route = &reports["typed_per_filter_config"]["envoy.filters.http.ext_authz"];
+    assert_eq!(
+        per_route["@type"],
+        "type.googleapis.com/envoy.extensions.filters.http.ext_authz.v3.ExtAuthzPerRoute"
+    );
+    assert_eq!(
+        per_route["check_settings"]["context_extensions"]["scope"],
+        "read"
+    );
+    for route in routes {
+        assert_eq!(
+            endpoint(cluster(&route["route"]["cluster"]))["port_value"],
+            8080
+        );
+    }
 }
