@@ -162,6 +162,25 @@ async fn with_forged_identity(url: &str, carrier: (&str, &str)) -> Echoed {
     echoed
 }
 
+/// A form POST to the API, whose body the check must leave to the upstream.
+async fn post_form(url: &str, bearer: &str) -> Echoed {
+    let form = "name=widget&count=2";
+    let answer = send(
+        reqwest::Method::POST,
+        url,
+        &[
+            ("Authorization", bearer),
+            ("Content-Type", "application/x-www-form-urlencoded"),
+        ],
+        form,
+    )
+    .await;
+    let echoed = answer.echoed();
+    assert_eq!(echoed.method, "POST");
+    assert_eq!(echoed.body, form);
+    echoed
+}
+
 #[tokio::test]
 async fn nginx_lets_a_token_through_in_each_tapdata_carrier_with_its_identity() {
     let protected = Protected::new();
@@ -278,6 +297,20 @@ async fn nginx_never_lets_a_forged_identity_header_reach_the_upstream() {
 }
 
 #[tokio::test]
+async fn nginx_lets_a_post_through_with_its_body_untouched_by_the_check() {
+    let protected = Protected::new();
+    let nginx = Nginx::start(protected.oauthd(), protected.upstream.addr);
+    let bearer = format!("Bearer {}", protected.token(None).await);
+
+    let echoed = post_form(&nginx.url("/api/items"), &bearer).await;
+
+    assert_eq!(
+        echoed.header("x-auth-subject"),
+        Some(protected.client.id.as_str())
+    );
+}
+
+#[tokio::test]
 async fn caddy_lets_a_token_through_in_each_tapdata_carrier_with_its_identity() {
     let protected = Protected::new();
     let caddy = Caddy::start(protected.oauthd(), protected.upstream.addr);
@@ -358,4 +391,18 @@ async fn caddy_never_lets_a_forged_identity_header_reach_the_upstream() {
     );
     assert_eq!(echoed.header("x-auth-credential"), Some("access_token"));
     assert_eq!(echoed.header("x-auth-username"), Some(""));
+}
+
+#[tokio::test]
+async fn caddy_lets_a_post_through_with_its_body_untouched_by_the_check() {
+    let protected = Protected::new();
+    let caddy = Caddy::start(protected.oauthd(), protected.upstream.addr);
+    let bearer = format!("Bearer {}", protected.token(None).await);
+
+    let echoed = post_form(&caddy.url("/api/items"), &bearer).await;
+
+    assert_eq!(
+        echoed.header("x-auth-subject"),
+        Some(protected.client.id.as_str())
+    );
 }

@@ -1,6 +1,6 @@
 //! An echo upstream: the API behind a proxy. It answers every request with JSON
-//! of the method, the URI and every header exactly as they arrived, so that a
-//! test sees what the proxy let through.
+//! of the method, the URI, every header and the body exactly as they arrived,
+//! so that a test sees what the proxy let through.
 
 use std::future::IntoFuture as _;
 use std::net::SocketAddr;
@@ -73,8 +73,10 @@ impl Drop for Upstream {
 
 async fn echo(State(served): State<Arc<AtomicUsize>>, request: Request) -> Json<Value> {
     served.fetch_add(1, Ordering::SeqCst);
+    let (request, body) = request.into_parts();
+    let body = axum::body::to_bytes(body, 1 << 20).await.unwrap();
     let headers: Vec<(String, String)> = request
-        .headers()
+        .headers
         .iter()
         .map(|(name, value)| {
             (
@@ -84,9 +86,10 @@ async fn echo(State(served): State<Arc<AtomicUsize>>, request: Request) -> Json<
         })
         .collect();
     Json(json!({
-        "method": request.method().as_str(),
-        "uri": request.uri().to_string(),
+        "method": request.method.as_str(),
+        "uri": request.uri.to_string(),
         "headers": headers,
+        "body": String::from_utf8_lossy(&body),
     }))
 }
 
@@ -97,6 +100,7 @@ pub struct Echoed {
     pub uri: String,
     /// Every header in arrival order, names lowercased.
     pub headers: Vec<(String, String)>,
+    pub body: String,
 }
 
 impl Echoed {
