@@ -406,3 +406,25 @@ async fn caddy_lets_a_post_through_with_its_body_untouched_by_the_check() {
         Some(protected.client.id.as_str())
     );
 }
+
+#[tokio::test]
+async fn a_clients_scope_query_parameter_is_never_a_requirement_through_either_proxy() {
+    let protected = Protected::new();
+    let nginx = Nginx::start(protected.oauthd(), protected.upstream.addr);
+    let caddy = Caddy::start(protected.oauthd(), protected.upstream.addr);
+    let bearer = format!("Bearer {}", protected.token(Some("read")).await);
+
+    // An API's own `scope` parameter, which the token does not hold and which
+    // is no scope at all: only the proxy configuration sets requirements.
+    for url in [
+        nginx.url("/api/search?scope=admin%20everything&q=1"),
+        caddy.url("/api/search?scope=admin%20everything&q=1"),
+    ] {
+        let answer = get(&url, &[("Authorization", &bearer)]).await;
+        assert_eq!(answer.status, 200, "{url}: {}", answer.body);
+        assert_eq!(
+            answer.echoed().uri,
+            "/api/search?scope=admin%20everything&q=1"
+        );
+    }
+}
