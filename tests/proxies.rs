@@ -13,7 +13,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use common::proxies::{Caddy, Nginx};
 use common::upstream::{Echoed, Upstream};
-use common::{Server, TestClient, TestDb, create_client};
+use common::{Server, TestClient, TestDb, cli, create_client};
 use serde_json::Value;
 
 /// oauthd with one client allowed the scopes `read write`, and the API it
@@ -22,8 +22,7 @@ struct Protected {
     server: Server,
     upstream: Upstream,
     client: TestClient,
-    /// Kept until the test ends: dropping it deletes the database.
-    _db: TestDb,
+    db: TestDb,
 }
 
 impl Protected {
@@ -34,7 +33,7 @@ impl Protected {
             server: Server::start(&db),
             upstream: Upstream::start(),
             client,
-            _db: db,
+            db,
         }
     }
 
@@ -55,6 +54,14 @@ impl Protected {
             .unwrap()
             .into_inner()
             .access_token
+    }
+
+    /// A new API key of the client, as `apikey create` prints it.
+    fn api_key(&self) -> Value {
+        cli(
+            &self.db.url,
+            &["apikey", "create", "--client", &self.client.id],
+        )
     }
 }
 
@@ -122,6 +129,18 @@ fn assert_client_identity(echoed: &Echoed, client: &TestClient, credential: &str
         .parse()
         .unwrap();
     assert!(expires > now(), "expires {expires}");
+}
+
+/// The scopes `apikey create` printed, space-separated.
+fn scopes_of(key: &Value) -> String {
+    match &key["scopes"] {
+        Value::Array(scopes) => scopes
+            .iter()
+            .map(|scope| scope.as_str().unwrap())
+            .collect::<Vec<_>>()
+            .join(" "),
+        scopes => scopes.as_str().unwrap().to_owned(),
+    }
 }
 
 /// A JWT whose signature no longer matches.
@@ -220,6 +239,23 @@ async fn nginx_lets_a_token_through_in_each_tapdata_carrier_with_its_identity() 
 }
 
 #[tokio::test]
+async fn nginx_lets_an_api_key_in_x_api_key_through_as_its_client() {
+    let protected = Protected::new();
+    let nginx = Nginx::start(protected.oauthd(), protected.upstream.addr);
+    let key = protected.api_key();
+
+    let answer = get(
+        &nginx.url("/api/items"),
+        &[("X-API-Key", key["api_key"].as_str().unwrap())],
+    )
+    .await;
+
+    assert_eq!(answer.status, 200, "{}\n{}", answer.body, nginx.log());
+    let echoed = answer.echoed();
+    assert_client_identity(&echoed, &protected.client, "api_key", &scopes_of(&key));
+}
+
+#[tokio::test]
 async fn nginx_answers_a_request_without_a_credential_with_oauthds_bare_challenge() {
     let protected = Protected::new();
     let nginx = Nginx::start(protected.oauthd(), protected.upstream.addr);
@@ -297,6 +333,26 @@ async fn nginx_never_lets_a_forged_identity_header_reach_the_upstream() {
 }
 
 #[tokio::test]
+async fn nginx_never_lets_a_forged_identity_header_reach_the_upstream_with_an_api_key() {
+    let protected = Protected::new();
+    let nginx = Nginx::start(protected.oauthd(), protected.upstream.addr);
+    let key = protected.api_key();
+
+    let echoed = with_forged_identity(
+        &nginx.url("/api/items"),
+        ("X-API-Key", key["api_key"].as_str().unwrap()),
+    )
+    .await;
+
+    assert_eq!(
+        echoed.header("x-auth-subject"),
+        Some(protected.client.id.as_str())
+    );
+    assert_eq!(echoed.header("x-auth-credential"), Some("api_key"));
+    assert_eq!(echoed.header("x-auth-username"), None);
+}
+
+#[tokio::test]
 async fn nginx_lets_a_post_through_with_its_body_untouched_by_the_check() {
     let protected = Protected::new();
     let nginx = Nginx::start(protected.oauthd(), protected.upstream.addr);
@@ -349,6 +405,24 @@ async fn caddy_lets_a_token_through_in_each_tapdata_carrier_with_its_identity() 
 }
 
 #[tokio::test]
+async fn caddy_lets_an_api_key_in_x_api_key_through_as_its_client() {
+    let protected = Protected::new();
+    let caddy = Caddy::start(protected.oauthd(), protected.upstream.addr);
+    let key = protected.api_key();
+
+    let answer = get(
+        &caddy.url("/api/items"),
+        &[("X-API-Key", key["api_key"].as_str().unwrap())],
+    )
+    .await;
+
+    assert_eq!(answer.status, 200, "{}\n{}", answer.body, caddy.log());
+    let echoed = answer.echoed();
+    assert_client_identity(&echoed, &protected.client, "api_key", &scopes_of(&key));
+    assert_eq!(echoed.header("x-auth-username"), Some(""));
+}
+
+#[tokio::test]
 async fn caddy_passes_oauthds_401_and_its_challenge_to_the_client() {
     let protected = Protected::new();
     let caddy = Caddy::start(protected.oauthd(), protected.upstream.addr);
@@ -390,6 +464,26 @@ async fn caddy_never_lets_a_forged_identity_header_reach_the_upstream() {
         Some(protected.client.id.as_str())
     );
     assert_eq!(echoed.header("x-auth-credential"), Some("access_token"));
+    assert_eq!(echoed.header("x-auth-username"), Some(""));
+}
+
+#[tokio::test]
+async fn caddy_never_lets_a_forged_identity_header_reach_the_upstream_with_an_api_key() {
+    let protected = Protected::new();
+    let caddy = Caddy::start(protected.oauthd(), protected.upstream.addr);
+    let key = protected.api_key();
+
+    let echoed = with_forged_identity(
+        &caddy.url("/api/items"),
+        ("X-API-Key", key["api_key"].as_str().unwrap()),
+    )
+    .await;
+
+    assert_eq!(
+        echoed.header("x-auth-subject"),
+        Some(protected.client.id.as_str())
+    );
+    assert_eq!(echoed.header("x-auth-credential"), Some("api_key"));
     assert_eq!(echoed.header("x-auth-username"), Some(""));
 }
 
