@@ -245,3 +245,17 @@ fn envoy_asks_oauthds_grpc_check_over_http2_and_denies_when_it_cannot() {
         );
     }
 }
+
+#[test]
+fn the_readme_shows_every_proxy_configuration_whole() {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    for name in ["nginx.conf", "Caddyfile", "traefik.yml", "envoy.yaml"] {
+        let path = format!("{}/deploy/proxies/{name}", env!("CARGO_MANIFEST_DIR"));
+        let file = std::fs::read_to_string(path).unwrap();
+        assert!(
+            readme.contains(file.trim_end()),
+            "README.md does not show deploy/proxies/{name} as it is"
+        );
+    }
+}
