@@ -7,6 +7,7 @@ use sea_orm_migration::prelude::*;
 mod m20261121_000001_initial;
 mod m20261122_000001_refresh_parent;
 mod m20261201_000001_change_kinds;
+mod m20261203_000001_api_keys;
 
 /// Every migration, oldest first.
 pub struct Migrator;
@@ -18,6 +19,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261121_000001_initial::Migration),
             Box::new(m20261122_000001_refresh_parent::Migration),
             Box::new(m20261201_000001_change_kinds::Migration),
+            Box::new(m20261203_000001_api_keys::Migration),
         ]
     }
 }

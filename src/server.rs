@@ -65,6 +65,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let (available_tx, available_rx) = watch::channel(true);
     let (reporter, health_service) = tonic_health::server::health_reporter();
     tokio::spawn(store.clone().sync_forever(available_tx, stop_rx.clone()));
+    tokio::spawn(store.clone().write_key_uses_forever(stop_rx.clone()));
     tokio::spawn(follow_database(reporter, available_rx));
     let metrics = Metrics::install();
     tokio::spawn(metrics.clone().upkeep_forever());

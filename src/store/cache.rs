@@ -1,8 +1,10 @@
 //! What servers keep in memory so that issuing and introspecting a JWT needs no
 //! database round trip: clients, users who may not hold tokens, revoked token
-//! ids, and the key ring. Each kind is reloaded when its `state_version`
-//! counter moves (`changes.rs`); revocations are read incrementally, only the
-//! rows stamped after the last counter value seen. What this server commits
+//! ids, and the key ring; and, so that an API key needs one lookup only,
+//! what the database said of those asked about (`remembered.rs`). Each kind is
+//! reloaded when its `state_version` counter moves (`changes.rs`); revocations
+//! are read incrementally, only the rows stamped after the last counter value
+//! seen, and remembered API keys are forgotten. What this server commits
 //! itself on a request path (a revocation, a lockout) it also writes straight
 //! into the cache, so that its own next request sees it without a reload.
 
@@ -15,12 +17,14 @@ use sea_orm::{
     ColumnTrait, Condition, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
 };
 
-use super::changes::{ChangeKind, Versions};
+use super::changes::{ChangeKind, KINDS, Versions};
 use super::entities::{client, revocation, user};
+use super::key_usage::KeyUsage;
+use super::remembered::Remembered;
 use super::revoked::RevokedSet;
 use super::{SeaStore, bounded};
 use crate::clock;
-use crate::oauth::model::{Client, UnixTime, UserStatus};
+use crate::oauth::model::{ApiKeyRecord, Client, UnixTime, UserStatus};
 use crate::oauth::storage::StoreError;
 use crate::tokens::keys::{KeyMaterial, KeyRing};
 
@@ -32,10 +36,13 @@ const REVOCATION_PAGE: u64 = 512;
 /// kind again: no counter is negative, so the next probe sees it moved.
 const UNSEEN: i64 = -1;
 
+/// How many API keys (or unknown `oak_` values) a server remembers.
+const API_KEYS_REMEMBERED: usize = 4096;
+
 /// The in-memory view of the database.
 pub(super) struct Cache {
     /// The counter of each kind as last loaded, by [`ChangeKind::index`].
-    seen: [AtomicI64; 4],
+    seen: [AtomicI64; KINDS],
     available: AtomicBool,
     clients: RwLock<Arc<HashMap<String, Arc<Client>>>>,
     /// Only users who are locked or disabled: everyone else may hold tokens, and
@@ -45,6 +52,10 @@ pub(super) struct Cache {
     revoked: RwLock<RevokedSet>,
     key_materials: Mutex<Vec<KeyMaterial>>,
     key_ring: RwLock<Arc<KeyRing>>,
+    /// API keys by hash, forgotten whenever the API-keys counter moves.
+    pub(super) api_keys: Remembered<ApiKeyRecord>,
+    /// When the API keys were last used, waiting to be written.
+    pub(super) key_usage: KeyUsage,
 }
 
 /// The users who may not hold tokens, as last loaded and since changed by this
@@ -62,13 +73,15 @@ impl Default for Cache {
     fn default() -> Self {
         Self {
             // The first probe loads every kind.
-            seen: [const { AtomicI64::new(UNSEEN) }; 4],
+            seen: [const { AtomicI64::new(UNSEEN) }; KINDS],
             available: AtomicBool::new(false),
             clients: RwLock::default(),
             restricted_users: RwLock::default(),
             revoked: RwLock::default(),
             key_materials: Mutex::default(),
             key_ring: RwLock::default(),
+            api_keys: Remembered::new(API_KEYS_REMEMBERED),
+            key_usage: KeyUsage::default(),
         }
     }
 }
@@ -281,6 +294,12 @@ impl SeaStore {
             let materials = bounded(self.load_key_materials()).await?;
             cache.set_keys(materials)?;
             cache.set_seen(ChangeKind::Keys, versions.get(ChangeKind::Keys));
+        }
+        if moved(ChangeKind::ApiKeys) {
+            // A revocation, a rotation, a deletion: whichever key it was, the
+            // next check of any key reads the database again.
+            cache.api_keys.forget_all();
+            cache.set_seen(ChangeKind::ApiKeys, versions.get(ChangeKind::ApiKeys));
         }
         let now = clock::now();
         if moved(ChangeKind::Revocations) {

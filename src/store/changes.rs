@@ -27,24 +27,30 @@ pub(crate) enum ChangeKind {
     /// Revoked access tokens. Unlike the others this counter also orders the
     /// revocations: see [`bump_returning`].
     Revocations,
+    /// API keys. Servers hold the keys they have been asked about, and drop
+    /// them all when this counter moves.
+    ApiKeys,
 }
 
 impl ChangeKind {
     /// Every kind, in [`Versions`] order.
-    pub(crate) const ALL: [ChangeKind; 4] = [
+    pub(crate) const ALL: [ChangeKind; KINDS] = [
         ChangeKind::Clients,
         ChangeKind::Users,
         ChangeKind::Keys,
         ChangeKind::Revocations,
+        ChangeKind::ApiKeys,
     ];
 
-    /// The kind's `state_version` row (see the `change_kinds` migration).
+    /// The kind's `state_version` row (see the `change_kinds` and `api_keys`
+    /// migrations).
     pub(crate) const fn row_id(self) -> i32 {
         match self {
             ChangeKind::Clients => 2,
             ChangeKind::Users => 3,
             ChangeKind::Keys => 4,
             ChangeKind::Revocations => 5,
+            ChangeKind::ApiKeys => 6,
         }
     }
 
@@ -54,13 +60,17 @@ impl ChangeKind {
             ChangeKind::Users => 1,
             ChangeKind::Keys => 2,
             ChangeKind::Revocations => 3,
+            ChangeKind::ApiKeys => 4,
         }
     }
 }
 
+/// How many kinds there are.
+pub(crate) const KINDS: usize = 5;
+
 /// Every kind's counter, as one probe read them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Versions([i64; 4]);
+pub(crate) struct Versions([i64; KINDS]);
 
 impl Versions {
     /// The counter of `kind`.
@@ -76,6 +86,9 @@ impl Versions {
 pub(crate) struct Announced {
     txn: DatabaseTransaction,
     kind: ChangeKind,
+    /// A second kind the change touches, such as the API keys that go with a
+    /// deleted client.
+    also: Option<ChangeKind>,
 }
 
 impl Announced {
@@ -87,7 +100,16 @@ impl Announced {
         Ok(Self {
             txn: db.begin().await?,
             kind,
+            also: None,
         })
+    }
+
+    /// Announces a change of `kind` too.
+    pub(crate) fn also(self, kind: ChangeKind) -> Self {
+        Self {
+            also: Some(kind),
+            ..self
+        }
     }
 
     /// The transaction to write in.
@@ -95,9 +117,12 @@ impl Announced {
         &self.txn
     }
 
-    /// Bumps the kind's counter and commits.
+    /// Bumps the kind's counter (and the other's) and commits.
     pub(crate) async fn commit(self) -> Result<(), StoreError> {
         bump(&self.txn, self.kind).await?;
+        if let Some(also) = self.also {
+            bump(&self.txn, also).await?;
+        }
         Ok(self.txn.commit().await?)
     }
 
@@ -174,7 +199,7 @@ pub(crate) async fn bump_returning(
 /// Reads every kind's counter in one query.
 pub(crate) async fn read_versions(conn: &impl ConnectionTrait) -> Result<Versions, StoreError> {
     let rows = state_version::Entity::find().all(conn).await?;
-    let mut versions = [0; 4];
+    let mut versions = [0; KINDS];
     for kind in ChangeKind::ALL {
         versions[kind.index()] = rows
             .iter()

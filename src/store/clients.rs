@@ -197,10 +197,13 @@ impl SeaStore {
         }))
     }
 
-    /// Deletes a client and, by cascade, its refresh and opaque tokens. Its JWTs
-    /// introspect inactive once servers reload. Returns whether it existed.
+    /// Deletes a client and, by cascade, its refresh and opaque tokens and its
+    /// API keys. Its JWTs introspect inactive once servers reload, and servers
+    /// forget the keys they remembered. Returns whether it existed.
     pub async fn delete_client(&self, client_id: &str) -> Result<bool, StoreError> {
-        let change = Announced::begin(self.db(), ChangeKind::Clients).await?;
+        let change = Announced::begin(self.db(), ChangeKind::Clients)
+            .await?
+            .also(ChangeKind::ApiKeys);
         let deleted = client::Entity::delete_by_id(client_id.to_owned())
             .exec(change.txn())
             .await?;

@@ -2,7 +2,8 @@
 //!
 //! `SeaStore` implements the core's traits (`oauth::storage`). Whatever the hot
 //! paths read (clients, locked or disabled users, revocations, signing keys) is
-//! held in memory ([`cache::Cache`]). Each kind has its own `state_version`
+//! held in memory ([`cache::Cache`]); an API key is looked up once and then
+//! remembered ([`remembered`]) until the API-keys counter moves. Each kind has its own `state_version`
 //! counter ([`changes`]), which a background task checks four times a second:
 //! a kind whose counter moved is reloaded, revocations only from the rows
 //! newer than the last seen, so a change made by any process reaches every
@@ -10,6 +11,7 @@
 //!
 //! The same entities, queries and migrations serve SQLite and PostgreSQL.
 
+mod api_keys;
 mod cache;
 mod changes;
 mod clients;
@@ -17,7 +19,9 @@ mod connect;
 pub(crate) mod entities;
 mod error;
 mod exchange;
+mod key_usage;
 mod keys;
+mod remembered;
 mod revoked;
 mod tokens;
 mod users;
@@ -28,6 +32,7 @@ use std::time::Duration;
 use sea_orm::DatabaseConnection;
 use tokio::sync::watch;
 
+pub use api_keys::ApiKeyView;
 pub use clients::{ClientSpec, ClientView};
 pub use keys::KeyView;
 pub use users::{UserChange, UserSpec};

@@ -280,20 +280,3 @@ impl AccessTokenStore for SeaStore {
         self.cache().is_revoked(jti)
     }
 }
-
-// Placeholder until API keys are stored (issue 13, in progress on a branch):
-// no key is known, so every `oak_` value is unknown.
-impl crate::oauth::storage::ApiKeyStore for SeaStore {
-    async fn find_api_key(
-        &self,
-        _key_hash: &str,
-    ) -> Result<Option<crate::oauth::model::ApiKeyRecord>, StoreError> {
-        Ok(None)
-    }
-
-    async fn revoke_api_key(&self, _key_id: &str) -> Result<bool, StoreError> {
-        Ok(false)
-    }
-
-    fn api_key_used(&self, _key_id: &str, _now: UnixTime) {}
-}

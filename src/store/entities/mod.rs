@@ -1,6 +1,7 @@
 //! sea-orm entities, one file per table. Only `store/` sees them.
 
 pub(crate) mod access_token;
+pub(crate) mod api_key;
 pub(crate) mod client;
 pub(crate) mod refresh_token;
 pub(crate) mod revocation;
