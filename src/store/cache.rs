@@ -1,6 +1,6 @@
 //! What servers keep in memory so that issuing and introspecting a JWT needs no
 //! database round trip: clients, users who may not hold tokens, revoked token
-//! ids, and the key ring; and, so that an API key needs one lookup only,
+//! ids, and the key ring; and, so that an API key or opaque token needs one lookup only,
 //! what the database said of those asked about (`remembered.rs`). Each kind is
 //! reloaded when its `state_version` counter moves (`changes.rs`); revocations
 //! are read incrementally, only the rows stamped after the last counter value
@@ -24,7 +24,7 @@ use super::remembered::Remembered;
 use super::revoked::RevokedSet;
 use super::{SeaStore, bounded};
 use crate::clock;
-use crate::oauth::model::{ApiKeyRecord, Client, UnixTime, UserStatus};
+use crate::oauth::model::{ApiKeyRecord, Client, OpaqueAccessRecord, UnixTime, UserStatus};
 use crate::oauth::storage::StoreError;
 use crate::tokens::keys::{KeyMaterial, KeyRing};
 
@@ -38,6 +38,10 @@ const UNSEEN: i64 = -1;
 
 /// How many API keys (or unknown `oak_` values) a server remembers.
 const API_KEYS_REMEMBERED: usize = 4096;
+
+/// How many opaque access tokens (or unknown values) a server remembers, as
+/// many as verified JWTs (`server.rs`).
+const OPAQUE_TOKENS_REMEMBERED: usize = 4096;
 
 /// The in-memory view of the database.
 pub(super) struct Cache {
@@ -54,6 +58,10 @@ pub(super) struct Cache {
     key_ring: RwLock<Arc<KeyRing>>,
     /// API keys by hash, forgotten whenever the API-keys counter moves.
     pub(super) api_keys: Remembered<ApiKeyRecord>,
+    /// Opaque access tokens by hash. Their rows never change (a revocation
+    /// goes to `revoked`, a client's or user's state is checked apart), so
+    /// nothing needs forgetting.
+    pub(super) opaque_tokens: Remembered<OpaqueAccessRecord>,
     /// When the API keys were last used, waiting to be written.
     pub(super) key_usage: KeyUsage,
 }
@@ -81,6 +89,7 @@ impl Default for Cache {
             key_materials: Mutex::default(),
             key_ring: RwLock::default(),
             api_keys: Remembered::new(API_KEYS_REMEMBERED),
+            opaque_tokens: Remembered::new(OPAQUE_TOKENS_REMEMBERED),
             key_usage: KeyUsage::default(),
         }
     }

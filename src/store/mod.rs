@@ -2,8 +2,9 @@
 //!
 //! `SeaStore` implements the core's traits (`oauth::storage`). Whatever the hot
 //! paths read (clients, locked or disabled users, revocations, signing keys) is
-//! held in memory ([`cache::Cache`]); an API key is looked up once and then
-//! remembered ([`remembered`]) until the API-keys counter moves. Each kind has its own `state_version`
+//! held in memory ([`cache::Cache`]); an API key or opaque token is looked up
+//! once and then remembered ([`remembered`]): a key until the API-keys counter
+//! moves, a token until it expires. Each kind has its own `state_version`
 //! counter ([`changes`]), which a background task checks four times a second:
 //! a kind whose counter moved is reloaded, revocations only from the rows
 //! newer than the last seen, so a change made by any process reaches every

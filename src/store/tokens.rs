@@ -11,11 +11,16 @@ use sea_orm::{
 use super::SeaStore;
 use super::changes::{ChangeKind, bump_returning, unbump};
 use super::entities::{access_token, refresh_token, revocation};
+use super::remembered::count_lookup;
+use crate::clock;
 use crate::oauth::model::{
     AccessClaims, NewRefreshToken, OpaqueAccessRecord, RefreshRecord, RefreshSuccessor, UnixTime,
 };
 use crate::oauth::scope::ScopeSet;
 use crate::oauth::storage::{AccessTokenStore, RefreshTokenStore, StoreError};
+
+/// Seconds an unknown opaque token is remembered as unknown.
+const UNKNOWN_TOKEN_LIFETIME: UnixTime = 60;
 
 fn scope(text: &str) -> Result<ScopeSet, StoreError> {
     ScopeSet::parse(text).map_err(|err| StoreError::Other(err.description().into()))
@@ -209,28 +214,9 @@ impl RefreshTokenStore for SeaStore {
     }
 }
 
-impl AccessTokenStore for SeaStore {
-    async fn insert_opaque(&self, token: &OpaqueAccessRecord) -> Result<(), StoreError> {
-        let turn = self.write_turn().await;
-        let claims = &token.claims;
-        access_token::ActiveModel {
-            token_hash: Set(token.token_hash.clone()),
-            jti: Set(claims.jti.clone()),
-            client_id: Set(claims.client_id.clone()),
-            user_id: Set(claims.user_id.clone()),
-            username: Set(claims.username.clone()),
-            scope: Set(claims.scope.to_string()),
-            issuer: Set(claims.iss.clone()),
-            audience: Set(claims.aud.clone()),
-            issued_at: Set(claims.iat),
-            expires_at: Set(claims.exp),
-        }
-        .insert(turn.db())
-        .await?;
-        Ok(())
-    }
-
-    async fn find_opaque(
+impl SeaStore {
+    /// The opaque access token with this hash, from the database.
+    async fn read_opaque(
         &self,
         token_hash: &str,
     ) -> Result<Option<OpaqueAccessRecord>, StoreError> {
@@ -258,6 +244,55 @@ impl AccessTokenStore for SeaStore {
             claims,
         }))
     }
+}
+
+impl AccessTokenStore for SeaStore {
+    async fn insert_opaque(&self, token: &OpaqueAccessRecord) -> Result<(), StoreError> {
+        let turn = self.write_turn().await;
+        let claims = &token.claims;
+        access_token::ActiveModel {
+            token_hash: Set(token.token_hash.clone()),
+            jti: Set(claims.jti.clone()),
+            client_id: Set(claims.client_id.clone()),
+            user_id: Set(claims.user_id.clone()),
+            username: Set(claims.username.clone()),
+            scope: Set(claims.scope.to_string()),
+            issuer: Set(claims.iss.clone()),
+            audience: Set(claims.aud.clone()),
+            issued_at: Set(claims.iat),
+            expires_at: Set(claims.exp),
+        }
+        .insert(turn.db())
+        .await?;
+        Ok(())
+    }
+
+    /// Looked up once, then answered from memory (SPEC §9). A stored token
+    /// never changes: its revocation is in the revoked set, its client's and
+    /// user's state are checked apart, so a record is remembered until the
+    /// token expires (and a while after, so that an expired token presented
+    /// again costs no lookup either). An unknown value is remembered as
+    /// unknown for a while: a random 256-bit value cannot be presented before
+    /// it is issued, and oauthd stores a token before it hands it out.
+    async fn find_opaque(
+        &self,
+        token_hash: &str,
+    ) -> Result<Option<OpaqueAccessRecord>, StoreError> {
+        let now = clock::now();
+        let memory = &self.cache().opaque_tokens;
+        if let Some(answer) = memory.get(token_hash, now) {
+            return Ok(answer);
+        }
+        let ticket = memory.ticket();
+        count_lookup("access_token");
+        let found = self.read_opaque(token_hash).await?;
+        let until = now.saturating_add(UNKNOWN_TOKEN_LIFETIME);
+        let until = found
+            .as_ref()
+            .map_or(until, |record| record.claims.exp.max(until));
+        memory.remember(ticket, token_hash, found.clone(), until);
+        Ok(found)
+    }
 
     async fn revoke_access(&self, jti: &str, expires_at: UnixTime) -> Result<bool, StoreError> {
         let revoked = [(jti.to_owned(), expires_at)];
@@ -278,5 +313,65 @@ impl AccessTokenStore for SeaStore {
 
     fn is_revoked(&self, jti: &str) -> bool {
         self.cache().is_revoked(jti)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use sea_orm::ConnectionTrait as _;
+
+    use super::*;
+    use crate::oauth::model::GrantType;
+    use crate::store::ClientSpec;
+
+    #[tokio::test]
+    async fn an_opaque_token_is_looked_up_once_and_so_is_an_unknown_value() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
+        let store = SeaStore::open(&url, 2, None).await.unwrap();
+        let spec = ClientSpec {
+            name: "svc".into(),
+            grant_types: vec![GrantType::ClientCredentials],
+            scopes: ScopeSet::parse("read").unwrap(),
+            access_token_ttl: None,
+            public: false,
+        };
+        let now = clock::now();
+        let client = store.create_client(spec, now).await.unwrap().client;
+        let record = OpaqueAccessRecord {
+            token_hash: "hash-1".into(),
+            claims: AccessClaims {
+                jti: "jti-1".into(),
+                iss: "https://issuer.example".into(),
+                sub: client.id.clone(),
+                aud: "https://issuer.example".into(),
+                client_id: client.id.clone(),
+                username: None,
+                user_id: None,
+                scope: ScopeSet::parse("read").unwrap(),
+                iat: now,
+                nbf: now,
+                exp: now + 3600,
+            },
+        };
+        store.insert_opaque(&record).await.unwrap();
+        assert_eq!(store.find_opaque("unknown").await.unwrap(), None);
+        assert_eq!(
+            store.find_opaque("hash-1").await.unwrap().as_ref(),
+            Some(&record)
+        );
+
+        // Gone behind oauthd's back, yet answered: by memory. (A row
+        // inserted behind its back for the unknown hash would not be seen
+        // either, for the minute an unknown value is remembered.)
+        store
+            .db()
+            .execute_unprepared("DELETE FROM access_tokens")
+            .await
+            .unwrap();
+        assert_eq!(store.find_opaque("hash-1").await.unwrap(), Some(record));
+        assert_eq!(store.find_opaque("unknown").await.unwrap(), None);
     }
 }
