@@ -12,6 +12,7 @@ use serde::Deserialize;
 use crate::grpc::limits::{
     DEFAULT_TOKEN_SERVICE_MAX_MESSAGE_BYTES, MIN_TOKEN_SERVICE_MAX_MESSAGE_BYTES,
 };
+use crate::oauth::api_keys::DEFAULT_API_KEY_MAX_TTL;
 use crate::oauth::client_address::TrustedProxies;
 use crate::oauth::login_throttle::ThrottlePolicy;
 use crate::oauth::{Policy, TokenFormat};
@@ -137,6 +138,9 @@ pub struct Settings {
     /// Revocations that write, per client per second on each server (0: no bound).
     #[arg(long, env = "OAUTHD_REVOCATIONS_PER_SECOND", global = true)]
     pub revocations_per_second: Option<u32>,
+    /// Longest lifetime `apikey create --expires-in` may give a key, seconds.
+    #[arg(long, env = "OAUTHD_API_KEY_MAX_TTL", global = true)]
+    pub api_key_max_ttl: Option<i64>,
 }
 
 /// `--token-format`.
@@ -238,6 +242,8 @@ pub struct Config {
     pub connections: ConnectionLimits,
     /// Bounds on revocations.
     pub revocations: RevocationSettings,
+    /// The longest lifetime of an API key, seconds (SPEC §8).
+    pub api_key_max_ttl: i64,
 }
 
 /// Throttling failed logins by client address, and where that address comes from.
@@ -471,6 +477,10 @@ impl Config {
                 name: "master_key",
                 message: err.to_string(),
             })?;
+        let api_key_max_ttl = positive(
+            "api_key_max_ttl",
+            s.api_key_max_ttl.unwrap_or(DEFAULT_API_KEY_MAX_TTL),
+        )?;
         let grpc_max_message_bytes = s
             .grpc_max_message_bytes
             .unwrap_or(DEFAULT_TOKEN_SERVICE_MAX_MESSAGE_BYTES);
@@ -522,6 +532,7 @@ impl Config {
                     .revocations_per_second
                     .unwrap_or(RevocationSettings::DEFAULT_PER_CLIENT_PER_SECOND),
             },
+            api_key_max_ttl,
         })
     }
 }
@@ -579,6 +590,7 @@ impl Settings {
                 .or(lower.http2_keepalive_timeout),
             grpc_max_message_bytes: self.grpc_max_message_bytes.or(lower.grpc_max_message_bytes),
             revocations_per_second: self.revocations_per_second.or(lower.revocations_per_second),
+            api_key_max_ttl: self.api_key_max_ttl.or(lower.api_key_max_ttl),
         }
     }
 }
@@ -713,6 +725,38 @@ mod tests {
                 .per_client_per_second,
             0
         );
+    }
+
+    #[test]
+    fn the_api_key_max_ttl_defaults_to_a_year_layers_and_must_be_positive() {
+        let config = Config::load(&Settings::default()).unwrap();
+        assert_eq!(config.api_key_max_ttl, 31_536_000);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("oauthd.toml");
+        std::fs::write(&path, "api_key_max_ttl = 86400\n").unwrap();
+        let from_file = Settings {
+            config: Some(path),
+            ..Settings::default()
+        };
+        assert_eq!(Config::load(&from_file).unwrap().api_key_max_ttl, 86_400);
+        let flag = Settings {
+            api_key_max_ttl: Some(3600),
+            ..from_file.clone()
+        };
+        assert_eq!(Config::load(&flag).unwrap().api_key_max_ttl, 3600);
+        for bad in [0, -1] {
+            let settings = Settings {
+                api_key_max_ttl: Some(bad),
+                ..from_file.clone()
+            };
+            assert!(matches!(
+                Config::load(&settings),
+                Err(ConfigError::Invalid {
+                    name: "api_key_max_ttl",
+                    ..
+                })
+            ));
+        }
     }
 
     #[test]

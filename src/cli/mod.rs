@@ -1,6 +1,7 @@
 //! The command line (SPEC §3): `serve`, `migrate`, and the management commands.
 //! Each management command prints one JSON value on stdout.
 
+mod apikey;
 mod client;
 mod keys;
 mod user;
@@ -37,6 +38,9 @@ pub enum Command {
     /// Manage users.
     #[command(subcommand)]
     User(user::UserCommand),
+    /// Manage API keys.
+    #[command(subcommand)]
+    Apikey(apikey::ApiKeyCommand),
     /// Manage signing keys.
     #[command(subcommand)]
     Keys(keys::KeysCommand),
@@ -45,7 +49,7 @@ pub enum Command {
 /// Runs a management command and returns what it prints.
 ///
 /// A command that changes what servers hold in memory (a client's state or
-/// secret, a user's lock, the keys) returns only once running servers have
+/// secret, a user's lock, the keys, an API key) returns only once running servers have
 /// reloaded, so that when it prints, the change is in force everywhere: the old
 /// secret of `rotate-secret` stops working "at once" (SPEC §3).
 pub async fn run_management(command: Command, config: &Config) -> anyhow::Result<Value> {
@@ -63,6 +67,7 @@ fn changes_served_state(command: &Command) -> bool {
         Command::Serve | Command::Migrate => false,
         Command::Client(command) => client::changes_served_state(command),
         Command::User(command) => user::changes_served_state(command),
+        Command::Apikey(command) => apikey::changes_served_state(command),
         Command::Keys(command) => keys::changes_served_state(command),
     }
 }
@@ -73,6 +78,7 @@ async fn dispatch(command: Command, store: &SeaStore, config: &Config) -> anyhow
         Command::Migrate => Ok(serde_json::json!({ "migrated": true })),
         Command::Client(command) => client::run(command, store).await,
         Command::User(command) => user::run(command, store).await,
+        Command::Apikey(command) => apikey::run(command, store, config).await,
         Command::Keys(command) => keys::run(command, store, config).await,
     }
 }
