@@ -567,3 +567,126 @@ async fn checks_are_counted_by_outcome_and_credential_kind() {
         assert!(metrics.contains(series), "{series} missing from\n{metrics}");
     }
 }
+
+fn api_key(db: &TestDb, client: &TestClient, scopes: &str) -> String {
+    let created = cli(
+        &db.url,
+        &[
+            "apikey", "create", "--client", &client.id, "--scopes", scopes,
+        ],
+    );
+    created["api_key"].as_str().unwrap().to_owned()
+}
+
+/// The database lookups of API keys a server has made, from its `/metrics`.
+async fn key_lookups(server: &Server) -> u64 {
+    let metrics = http()
+        .get(server.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    metrics
+        .lines()
+        .filter(|line| {
+            line.starts_with("oauthd_store_lookups_total{") && line.contains(r#"kind="api_key""#)
+        })
+        .map(|line| line.rsplit(' ').next().unwrap().parse::<u64>().unwrap())
+        .sum()
+}
+
+#[tokio::test]
+async fn an_api_key_is_checked_in_every_carrier_and_from_memory_after_the_first_lookup() {
+    let Setup {
+        db,
+        server,
+        client,
+        check,
+        ..
+    } = setup("read write").await;
+    let key = api_key(&db, &client, "read");
+    let http = http();
+    let first = send(
+        http.get(format!("{check}?scope=read"))
+            .header("x-api-key", &key),
+    )
+    .await;
+    assert_eq!(first.status, 200, "{}", first.body);
+    assert_eq!(first.header("x-auth-credential"), "api_key");
+    assert_eq!(first.header("x-auth-subject"), client.id);
+    assert_eq!(first.header("x-auth-client-id"), client.id);
+    assert_eq!(first.header("x-auth-scope"), "read");
+    assert_eq!(first.body["token_type"], "api_key");
+    let lookups = key_lookups(&server).await;
+    for request in [
+        http.get(format!("{check}?api_key={key}")),
+        http.get(&check)
+            .header("authorization", format!("Bearer {key}")),
+        http.get(&check)
+            .header("x-original-uri", format!("/v1/orders?api_key={key}")),
+    ] {
+        assert_eq!(send(request).await.status, 200);
+    }
+    let lacking = send(
+        http.get(format!("{check}?scope=write"))
+            .header("x-api-key", &key),
+    )
+    .await;
+    assert_eq!(lacking.status, 403);
+    for _ in 0..1000 {
+        let response = http
+            .get(&check)
+            .header("x-api-key", &key)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+    }
+    assert_eq!(
+        key_lookups(&server).await,
+        lookups,
+        "checks of a key already seen read the database"
+    );
+}
+
+#[tokio::test]
+async fn a_key_revoked_at_one_replica_is_refused_by_the_other_within_a_second() {
+    let db = TestDb::new();
+    let a = Server::start(&db);
+    let b = Server::start(&db);
+    let client = create_client(&db.url, &["--scopes", "read"]);
+    let key = api_key(&db, &client, "read");
+    let at_b = || async {
+        http()
+            .get(b.url("/oauth/check"))
+            .header("x-api-key", &key)
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16()
+    };
+    assert_eq!(at_b().await, 200, "replica B now remembers the key");
+    // The key's own client revokes it at A (RFC 7009).
+    let revoked = http()
+        .post(a.url("/oauth/revoke"))
+        .basic_auth(&client.id, client.secret.as_ref())
+        .form(&[("token", key.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(revoked.status(), 200);
+    let started = std::time::Instant::now();
+    assert!(
+        eventually(Duration::from_secs(1), || async { at_b().await == 401 }).await,
+        "replica B still accepts the key after a second"
+    );
+    assert!(started.elapsed() < Duration::from_secs(1));
+    let at_a = send(http().get(a.url("/oauth/check")).header("x-api-key", &key)).await;
+    assert_eq!(
+        at_a.body["error_description"],
+        "The credential has been revoked"
+    );
+}
