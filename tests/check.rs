@@ -678,12 +678,10 @@ async fn a_key_revoked_at_one_replica_is_refused_by_the_other_within_a_second() 
         .await
         .unwrap();
     assert_eq!(revoked.status(), 200);
-    let started = std::time::Instant::now();
     assert!(
         eventually(Duration::from_secs(1), || async { at_b().await == 401 }).await,
         "replica B still accepts the key after a second"
     );
-    assert!(started.elapsed() < Duration::from_secs(1));
     let at_a = send(http().get(a.url("/oauth/check")).header("x-api-key", &key)).await;
     assert_eq!(
         at_a.body["error_description"],
