@@ -13,15 +13,6 @@ use common::*;
 use reqwest::{Method, RequestBuilder, Response};
 use serde_json::Value;
 
-const IDENTITY_HEADERS: [&str; 6] = [
-    "x-auth-subject",
-    "x-auth-client-id",
-    "x-auth-username",
-    "x-auth-scope",
-    "x-auth-credential",
-    "x-auth-expires",
-];
-
 const BARE_CHALLENGE: &str = r#"Bearer realm="oauthd""#;
 
 fn http() -> reqwest::Client {

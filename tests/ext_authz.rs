@@ -21,15 +21,6 @@ use serde_json::Value;
 use tonic::Code;
 use tonic::transport::Channel;
 
-const IDENTITY_HEADERS: [&str; 6] = [
-    "x-auth-subject",
-    "x-auth-client-id",
-    "x-auth-username",
-    "x-auth-scope",
-    "x-auth-credential",
-    "x-auth-expires",
-];
-
 /// `OVERWRITE_IF_EXISTS_OR_ADD` in `HeaderValueOption.append_action`.
 const OVERWRITE_IF_EXISTS_OR_ADD: i32 = 2;
 

@@ -13,7 +13,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use common::proxies::{Caddy, Nginx};
 use common::upstream::{Echoed, Upstream};
-use common::{Server, TestClient, TestDb, cli, create_client};
+use common::{IDENTITY_HEADERS, Server, TestClient, TestDb, cli, create_client};
 use serde_json::Value;
 
 /// oauthd with one client allowed the scopes `read write`, and the API it
@@ -151,17 +151,10 @@ fn tampered(token: &str) -> String {
 
 /// Every value under any of the six identity headers.
 fn identity_values(echoed: &Echoed) -> Vec<&str> {
-    [
-        "x-auth-subject",
-        "x-auth-client-id",
-        "x-auth-username",
-        "x-auth-scope",
-        "x-auth-credential",
-        "x-auth-expires",
-    ]
-    .into_iter()
-    .flat_map(|name| echoed.all(name))
-    .collect()
+    IDENTITY_HEADERS
+        .into_iter()
+        .flat_map(|name| echoed.all(name))
+        .collect()
 }
 
 /// What a client forges to pass for someone else.

@@ -171,14 +171,12 @@ fn grpc_code(denial: &Denial) -> Code {
 /// The decision as Envoy takes it: on OK, the six identity headers for the
 /// upstream; otherwise the HTTP answer for the downstream client.
 fn check_response(outcome: &CheckOutcome) -> CheckResponse {
-    let answer = CheckAnswer::of(outcome);
     let (code, message, http_response) = match outcome {
-        CheckOutcome::Allowed(_) => (
+        CheckOutcome::Allowed(valid) => (
             Code::Ok,
             String::new(),
             HttpResponse::OkResponse(OkHttpResponse {
-                headers: answer
-                    .identity
+                headers: CheckAnswer::identity_headers(valid)
                     .into_iter()
                     .map(|(name, value)| overwrite(name, value))
                     .collect(),
@@ -186,6 +184,7 @@ fn check_response(outcome: &CheckOutcome) -> CheckResponse {
             }),
         ),
         CheckOutcome::Denied(denial) => {
+            let answer = CheckAnswer::of(outcome);
             let mut headers = Vec::with_capacity(3);
             if let Some(challenge) = answer.www_authenticate {
                 headers.push(overwrite("www-authenticate", challenge));

@@ -8,6 +8,16 @@
 // clock.rs reads the clock is about the server.
 #![allow(clippy::disallowed_methods)]
 
+/// The identity headers of SPEC §9, lowercase, in the order oauthd sends them.
+pub const IDENTITY_HEADERS: [&str; 6] = [
+    "x-auth-subject",
+    "x-auth-client-id",
+    "x-auth-username",
+    "x-auth-scope",
+    "x-auth-credential",
+    "x-auth-expires",
+];
+
 pub mod proxies;
 pub mod upstream;
 

@@ -46,7 +46,7 @@ impl CheckAnswer {
             CheckOutcome::Allowed(valid) => Self {
                 status: 200,
                 www_authenticate: None,
-                identity: identity(valid),
+                identity: Self::identity_headers(valid),
                 body: allowed_body(valid).to_string(),
             },
             CheckOutcome::Denied(denial) => Self {
@@ -134,19 +134,23 @@ fn allowed_body(valid: &ValidCredential) -> Value {
     body
 }
 
-fn identity(valid: &ValidCredential) -> [(&'static str, String); 6] {
-    let credential = match valid.kind {
-        CredentialType::ApiKey => "api_key",
-        CredentialType::AccessToken | CredentialType::RefreshToken => "access_token",
-    };
-    let values = [
-        valid.subject().to_owned(),
-        valid.client_id.clone(),
-        valid.username.clone().unwrap_or_default(),
-        valid.scope.to_string(),
-        credential.to_owned(),
-        valid.expires_at.to_string(),
-    ];
-    let mut values = values.into_iter();
-    IDENTITY_HEADERS.map(|name| (name, values.next().unwrap_or_default()))
+impl CheckAnswer {
+    /// The six identity headers for `valid`, alone: what an allowed answer
+    /// carries that Envoy passes on, without the body it never sends.
+    pub(crate) fn identity_headers(valid: &ValidCredential) -> [(&'static str, String); 6] {
+        let credential = match valid.kind {
+            CredentialType::ApiKey => "api_key",
+            CredentialType::AccessToken | CredentialType::RefreshToken => "access_token",
+        };
+        let values = [
+            valid.subject().to_owned(),
+            valid.client_id.clone(),
+            valid.username.clone().unwrap_or_default(),
+            valid.scope.to_string(),
+            credential.to_owned(),
+            valid.expires_at.to_string(),
+        ];
+        let mut values = values.into_iter();
+        IDENTITY_HEADERS.map(|name| (name, values.next().unwrap_or_default()))
+    }
 }
