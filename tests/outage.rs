@@ -298,6 +298,18 @@ async fn the_check_is_503_only_when_it_needs_the_database() {
         .await
     );
     assert_eq!(check_status(&opaque_server, &unseen).await, (503, None));
+    // Through nginx too, whose auth_request would make it a 500 but for
+    // deploy/proxies/nginx.conf's mapping.
+    let upstream = common::upstream::Upstream::start();
+    let nginx = common::proxies::Nginx::start(opaque_server.http_addr, upstream.addr);
+    let through_nginx = reqwest::Client::new()
+        .get(nginx.url("/api/items"))
+        .bearer_auth(&unseen)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(through_nginx.status(), 503);
+    assert_eq!(upstream.served(), 0);
     assert_eq!(
         envoy_check_status(&opaque_server, &unseen).await,
         (14, 503, false)

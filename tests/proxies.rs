@@ -285,6 +285,39 @@ async fn nginx_answers_an_invalid_token_with_invalid_token() {
 }
 
 #[tokio::test]
+async fn nginx_answers_two_credentials_with_oauthds_400_not_a_500() {
+    let protected = Protected::new();
+    let nginx = Nginx::start(protected.oauthd(), protected.upstream.addr);
+    let (first, second) = (protected.token(None).await, protected.token(None).await);
+    let bearer = format!("Bearer {first}");
+    let answer = get(
+        &nginx.url("/api/items"),
+        &[
+            ("Authorization", bearer.as_str()),
+            ("X-API-Key", second.as_str()),
+        ],
+    )
+    .await;
+    assert_eq!(answer.status, 400, "{}", answer.body);
+    assert!(
+        answer
+            .challenge()
+            .starts_with(r#"Bearer realm="oauthd", error="invalid_request""#),
+        "{}",
+        answer.challenge()
+    );
+    assert_eq!(protected.upstream.served(), 0);
+    // The API's own answers pass as they are.
+    let bearer = format!("Bearer {first}");
+    let answer = get(
+        &nginx.url("/api/items"),
+        &[("Authorization", bearer.as_str())],
+    )
+    .await;
+    assert_eq!(answer.status, 200);
+}
+
+#[tokio::test]
 async fn nginx_answers_a_token_without_the_scope_a_location_requires_with_403() {
     let protected = Protected::new();
     let nginx = Nginx::start(protected.oauthd(), protected.upstream.addr);
