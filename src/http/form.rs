@@ -14,6 +14,7 @@ use base64::engine::general_purpose::STANDARD;
 
 use super::error::HttpError;
 use crate::grpc::pb;
+use crate::oauth::check::carriers::is_form_media_type;
 use crate::oauth::error::OAuthError;
 
 /// Reads a form request from the extracted body, answering 413 for a body over
@@ -164,11 +165,7 @@ pub(crate) fn is_form_content_type(headers: &HeaderMap) -> bool {
     headers
         .get(header::CONTENT_TYPE)
         .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.split(';').next())
-        .is_some_and(|mime| {
-            mime.trim()
-                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
-        })
+        .is_some_and(is_form_media_type)
 }
 
 /// `Authorization: Basic base64(urlencode(id):urlencode(secret))`.
