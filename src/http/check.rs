@@ -29,7 +29,7 @@ pub(crate) async fn check_request<S: ShimStore>(
         "transport" => "http", "outcome" => checked.outcome.label(),
         "credential" => checked.credential_kind)
     .increment(1);
-    render(&CheckAnswer::of(&checked.outcome))
+    render(CheckAnswer::of(&checked.outcome))
 }
 
 /// Every credential and scope requirement of the request (SPEC §9's list;
@@ -56,8 +56,8 @@ pub(crate) fn gather(uri: &Uri, headers: &HeaderMap, body: Option<&[u8]>) -> Che
     request
 }
 
-fn render(answer: &CheckAnswer) -> Response {
-    let mut response = Response::new(Body::from(answer.body.clone()));
+fn render(answer: CheckAnswer) -> Response {
+    let mut response = Response::new(Body::from(answer.body));
     *response.status_mut() = axum::http::StatusCode::from_u16(answer.status)
         .unwrap_or(axum::http::StatusCode::SERVICE_UNAVAILABLE);
     let headers = response.headers_mut();

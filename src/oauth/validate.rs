@@ -136,19 +136,21 @@ pub(crate) async fn find<S: Stores>(
     token: &str,
     hint: Option<&str>,
 ) -> Result<Option<Found>, OAuthError> {
-    find_accepted(core, token, hint, Accepted::AnyToken).await
+    find_accepted(core, classify(token), hint, Accepted::AnyToken).await
 }
 
+/// [`find`] for a value already classified, among the `accepted` kinds.
 async fn find_accepted<S: Stores>(
     core: &Core<S>,
-    token: &str,
+    presented: Presented<'_>,
     hint: Option<&str>,
     accepted: Accepted,
 ) -> Result<Option<Found>, OAuthError> {
-    let presented = classify(token);
-    if let Presented::Jwt(jwt) = presented {
-        return Ok(verify_jwt(core, jwt).await?.map(Found::Access));
-    }
+    let token = match presented {
+        Presented::Jwt(jwt) => return Ok(verify_jwt(core, jwt).await?.map(Found::Access)),
+        Presented::Malformed => return Ok(None),
+        Presented::Credential(_, token) | Presented::Legacy(token) => token,
+    };
     let hash = hash_secret(token);
     if presented.is_lookup_candidate_for(CredentialKind::ApiKey) {
         return Ok(core.store.find_api_key(&hash).await?.map(Found::ApiKey));
@@ -203,7 +205,7 @@ pub(crate) async fn validate_accepted<S: Stores>(
     {
         return Ok(Err(Invalid::NotAccepted));
     }
-    let Some(found) = find_accepted(core, token, hint, accepted).await? else {
+    let Some(found) = find_accepted(core, presented, hint, accepted).await? else {
         // A well-formed credential nobody stored is unknown; anything else,
         // including a JWT that is not genuinely ours, is malformed.
         return Ok(Err(match presented {

@@ -86,14 +86,13 @@ impl Denial {
                 Some(check_descriptions::insufficient_scope(required).into())
             }
             Self::InvalidRequest(text) => Some(text.clone()),
-            Self::Unavailable(err) => Some(match err {
-                // The client may retry; anything else stays in the log.
-                OAuthError::TemporarilyUnavailable => err.description().to_owned().into(),
-                _ => OAuthError::TemporarilyUnavailable
+            // The client may retry; the cause stays in the log.
+            Self::Unavailable(_) => Some(
+                OAuthError::TemporarilyUnavailable
                     .description()
                     .to_owned()
                     .into(),
-            }),
+            ),
         }
     }
 
