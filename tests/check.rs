@@ -511,6 +511,34 @@ async fn input_meant_to_hurt_gets_its_row_and_the_server_keeps_serving() {
     .await;
     assert_eq!(answer.challenge.as_deref(), Some(BARE_CHALLENGE));
 
+    // A scope requirement that breaks RFC 6749's syntax: the 400 row.
+    let answer = send(
+        http.get(format!("{check}?scope=re%22ad"))
+            .header("authorization", format!("Bearer {jwt}")),
+    )
+    .await;
+    assert_eq!(answer.status, 400);
+    assert_eq!(answer.body["error"], "invalid_request");
+    // Header bytes that are not UTF-8, and a form body with broken escapes:
+    // malformed credentials, never a 500.
+    let answer = send(http.get(&check).header(
+        "x-api-key",
+        reqwest::header::HeaderValue::from_bytes(b"oak_\xff\xfe").unwrap(),
+    ))
+    .await;
+    assert_eq!(
+        answer.body["error_description"],
+        "The credential is malformed"
+    );
+    let answer = send(
+        http.post(&check)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body("access_token=%zz%&x=%"),
+    )
+    .await;
+    assert_eq!(answer.status, 401);
+    assert_eq!(answer.body["error"], "invalid_token");
+
     // Still serving.
     let answer = send(
         http.get(&check)
