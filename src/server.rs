@@ -148,6 +148,9 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             );
         }
     }
+    // Requests served while draining noted uses of API keys after the
+    // writer's last round; they are written now, before the process ends.
+    store.write_key_uses().await;
     Ok(())
 }
 

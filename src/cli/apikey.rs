@@ -4,6 +4,7 @@ use anyhow::{anyhow, bail};
 use clap::Subcommand;
 use serde_json::{Value, json};
 
+use super::no_client;
 use crate::clock;
 use crate::config::Config;
 use crate::oauth::api_keys::{ApiKeyRequest, NewApiKey, new_api_key, rotate_api_key};
@@ -143,10 +144,6 @@ pub(super) async fn run(
             Ok(printed)
         }
     }
-}
-
-fn no_client(client_id: &str) -> anyhow::Error {
-    anyhow!("no client with id {client_id}")
 }
 
 async fn shown(store: &SeaStore, key_id: &str) -> anyhow::Result<ApiKeyView> {

@@ -74,7 +74,6 @@ pub(super) fn changes_served_state(command: &ClientCommand) -> bool {
 }
 
 pub(super) async fn run(command: ClientCommand, store: &SeaStore) -> anyhow::Result<Value> {
-    let not_found = |id: &str| anyhow::anyhow!("no client with id {id}");
     match command {
         ClientCommand::Create {
             name,
@@ -111,21 +110,21 @@ pub(super) async fn run(command: ClientCommand, store: &SeaStore) -> anyhow::Res
             let client = store
                 .show_client(&id)
                 .await?
-                .ok_or_else(|| not_found(&id))?;
+                .ok_or_else(|| super::no_client(&id))?;
             Ok(client_json(&client))
         }
         ClientCommand::Disable { id } => {
             let client = store
                 .set_client_enabled(&id, false)
                 .await?
-                .ok_or_else(|| not_found(&id))?;
+                .ok_or_else(|| super::no_client(&id))?;
             Ok(client_json(&client))
         }
         ClientCommand::Enable { id } => {
             let client = store
                 .set_client_enabled(&id, true)
                 .await?
-                .ok_or_else(|| not_found(&id))?;
+                .ok_or_else(|| super::no_client(&id))?;
             Ok(client_json(&client))
         }
         ClientCommand::RotateSecret { id } => {
@@ -137,7 +136,7 @@ pub(super) async fn run(command: ClientCommand, store: &SeaStore) -> anyhow::Res
         }
         ClientCommand::Delete { id } => {
             if !store.delete_client(&id).await? {
-                return Err(not_found(&id));
+                return Err(super::no_client(&id));
             }
             Ok(json!({ "client_id": id, "deleted": true }))
         }

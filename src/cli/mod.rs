@@ -83,6 +83,11 @@ async fn dispatch(command: Command, store: &SeaStore, config: &Config) -> anyhow
     }
 }
 
+/// The error of a command that names a client nobody registered.
+pub(crate) fn no_client(client_id: &str) -> anyhow::Error {
+    anyhow::anyhow!("no client with id {client_id}")
+}
+
 /// Reads a password from standard input: everything to the end, minus one
 /// trailing newline (`--password-stdin`).
 pub(crate) async fn read_password_stdin() -> anyhow::Result<String> {

@@ -13,7 +13,6 @@ use super::entities::api_key;
 use super::remembered::count_lookup;
 use crate::clock;
 use crate::oauth::model::{ApiKeyRecord, UnixTime};
-use crate::oauth::scope::ScopeSet;
 use crate::oauth::storage::{ApiKeyStore, StoreError};
 
 /// Seconds an unknown `oak_` value is remembered as unknown. A new key cannot
@@ -36,8 +35,7 @@ pub struct ApiKeyView {
 }
 
 fn to_domain(row: api_key::Model) -> Result<ApiKeyView, StoreError> {
-    let scope =
-        ScopeSet::parse(&row.scope).map_err(|err| StoreError::Other(err.description().into()))?;
+    let scope = super::tokens::scope(&row.scope)?;
     Ok(ApiKeyView {
         record: ApiKeyRecord {
             key_id: row.key_id,

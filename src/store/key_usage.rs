@@ -148,7 +148,7 @@ impl SeaStore {
     }
 
     /// Writes the queued uses of API keys, if the database answers.
-    pub(super) async fn write_key_uses(&self) {
+    pub async fn write_key_uses(&self) {
         if !self.cache().available() {
             // The uses stay queued for when it is back.
             return;

@@ -22,7 +22,7 @@ use crate::oauth::storage::{AccessTokenStore, RefreshTokenStore, StoreError};
 /// Seconds an unknown opaque token is remembered as unknown.
 const UNKNOWN_TOKEN_LIFETIME: UnixTime = 60;
 
-fn scope(text: &str) -> Result<ScopeSet, StoreError> {
+pub(super) fn scope(text: &str) -> Result<ScopeSet, StoreError> {
     ScopeSet::parse(text).map_err(|err| StoreError::Other(err.description().into()))
 }
 

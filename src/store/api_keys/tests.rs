@@ -8,6 +8,7 @@ use sea_orm::ConnectionTrait as _;
 use super::*;
 use crate::oauth::api_keys::{ApiKeyRequest, NewApiKey, new_api_key, rotate_api_key};
 use crate::oauth::model::GrantType;
+use crate::oauth::scope::ScopeSet;
 use crate::store::changes::read_versions;
 use crate::store::{ClientSpec, ClientView};
 
