@@ -10,15 +10,9 @@ use sea_orm::{ActiveModelTrait as _, ActiveValue::Set, ColumnTrait, EntityTrait,
 use super::SeaStore;
 use super::changes::{Announced, ChangeKind};
 use super::entities::api_key;
-use super::remembered::count_lookup;
 use crate::clock;
 use crate::oauth::model::{ApiKeyRecord, UnixTime};
 use crate::oauth::storage::{ApiKeyStore, StoreError};
-
-/// Seconds an unknown `oak_` value is remembered as unknown. A new key cannot
-/// be among them (nobody can present its value before it is created), so this
-/// only bounds how long a row written behind oauthd's back goes unseen.
-const UNKNOWN_KEY_LIFETIME: UnixTime = 60;
 
 /// Seconds a known key is remembered at most. Every change through oauthd
 /// moves the counter and is seen within a second; this only bounds how long a
@@ -70,31 +64,20 @@ fn new_row(record: &ApiKeyRecord) -> api_key::ActiveModel {
 impl ApiKeyStore for SeaStore {
     async fn find_api_key(&self, key_hash: &str) -> Result<Option<ApiKeyRecord>, StoreError> {
         let now = clock::now();
-        let memory = &self.cache().api_keys;
-        if let Some(answer) = memory.get(key_hash, now) {
-            return Ok(answer);
-        }
-        let ticket = memory.ticket();
-        count_lookup("api_key");
-        let found = api_key::Entity::find()
-            .filter(api_key::Column::KeyHash.eq(key_hash))
-            .one(self.db())
-            .await?
-            .map(to_domain)
-            .transpose()?
-            .map(|view| view.record);
-        let lifetime = if found.is_some() {
-            KNOWN_KEY_LIFETIME
-        } else {
-            UNKNOWN_KEY_LIFETIME
+        let read = async {
+            api_key::Entity::find()
+                .filter(api_key::Column::KeyHash.eq(key_hash))
+                .one(self.db())
+                .await?
+                .map(|row| to_domain(row).map(|view| view.record))
+                .transpose()
         };
-        memory.remember(
-            ticket,
-            key_hash,
-            found.clone(),
-            now.saturating_add(lifetime),
-        );
-        Ok(found)
+        self.cache()
+            .api_keys
+            .lookup(key_hash, now, "api_key", read, |_| {
+                now.saturating_add(KNOWN_KEY_LIFETIME)
+            })
+            .await
     }
 
     async fn revoke_api_key(&self, key_id: &str) -> Result<bool, StoreError> {

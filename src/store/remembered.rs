@@ -21,6 +21,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::oauth::model::UnixTime;
+use crate::oauth::storage::StoreError;
 
 /// Credentials looked up, by kind, when memory had no answer.
 const LOOKUPS_METRIC: &str = "oauthd_store_lookups_total";
@@ -30,6 +31,12 @@ const LOOKUPS_METRIC: &str = "oauthd_store_lookups_total";
 pub(super) fn count_lookup(kind: &'static str) {
     metrics::counter!(LOOKUPS_METRIC, "kind" => kind).increment(1);
 }
+
+/// Seconds a credential the database does not have is remembered as unknown.
+/// A new credential cannot be among them (nobody can present a random value
+/// before it is issued), so this only bounds how long a row written behind
+/// oauthd's back goes unseen.
+pub(super) const UNKNOWN_LIFETIME: UnixTime = 60;
 
 /// What the database said of credentials, by hash; bounded.
 pub(super) struct Remembered<V> {
@@ -93,6 +100,30 @@ impl<V: Clone> Remembered<V> {
                 value: value.map(Arc::new),
             },
         );
+    }
+
+    /// The answer for `hash` at `now`: from memory, or from `read` (one
+    /// database lookup of `kind`, counted), which is then remembered until
+    /// `known_until` says for a record, [`UNKNOWN_LIFETIME`] for none.
+    pub(super) async fn lookup(
+        &self,
+        hash: &str,
+        now: UnixTime,
+        kind: &'static str,
+        read: impl Future<Output = Result<Option<V>, StoreError>>,
+        known_until: impl FnOnce(&V) -> UnixTime,
+    ) -> Result<Option<V>, StoreError> {
+        if let Some(answer) = self.get(hash, now) {
+            return Ok(answer);
+        }
+        let ticket = self.ticket();
+        count_lookup(kind);
+        let found = read.await?;
+        let until = found
+            .as_ref()
+            .map_or(now.saturating_add(UNKNOWN_LIFETIME), known_until);
+        self.remember(ticket, hash, found.clone(), until);
+        Ok(found)
     }
 
     /// Forgets every answer: none given before this call is served after it.

@@ -11,16 +11,12 @@ use sea_orm::{
 use super::SeaStore;
 use super::changes::{ChangeKind, bump_returning, unbump};
 use super::entities::{access_token, refresh_token, revocation};
-use super::remembered::count_lookup;
 use crate::clock;
 use crate::oauth::model::{
     AccessClaims, NewRefreshToken, OpaqueAccessRecord, RefreshRecord, RefreshSuccessor, UnixTime,
 };
 use crate::oauth::scope::ScopeSet;
 use crate::oauth::storage::{AccessTokenStore, RefreshTokenStore, StoreError};
-
-/// Seconds an unknown opaque token is remembered as unknown.
-const UNKNOWN_TOKEN_LIFETIME: UnixTime = 60;
 
 pub(super) fn scope(text: &str) -> Result<ScopeSet, StoreError> {
     ScopeSet::parse(text).map_err(|err| StoreError::Other(err.description().into()))
@@ -279,19 +275,22 @@ impl AccessTokenStore for SeaStore {
         token_hash: &str,
     ) -> Result<Option<OpaqueAccessRecord>, StoreError> {
         let now = clock::now();
-        let memory = &self.cache().opaque_tokens;
-        if let Some(answer) = memory.get(token_hash, now) {
-            return Ok(answer);
-        }
-        let ticket = memory.ticket();
-        count_lookup("access_token");
-        let found = self.read_opaque(token_hash).await?;
-        let until = now.saturating_add(UNKNOWN_TOKEN_LIFETIME);
-        let until = found
-            .as_ref()
-            .map_or(until, |record| record.claims.exp.max(until));
-        memory.remember(ticket, token_hash, found.clone(), until);
-        Ok(found)
+        let until_after_expiry = |record: &OpaqueAccessRecord| {
+            record
+                .claims
+                .exp
+                .max(now.saturating_add(super::remembered::UNKNOWN_LIFETIME))
+        };
+        self.cache()
+            .opaque_tokens
+            .lookup(
+                token_hash,
+                now,
+                "access_token",
+                self.read_opaque(token_hash),
+                until_after_expiry,
+            )
+            .await
     }
 
     async fn revoke_access(&self, jti: &str, expires_at: UnixTime) -> Result<bool, StoreError> {
