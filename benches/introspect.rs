@@ -12,7 +12,7 @@ use oauthd::oauth::client_auth::ClientCredentials;
 use oauthd::oauth::grants::{GrantRequest, TokenRequest, issue_token};
 use oauthd::oauth::introspect::{Introspection, introspect};
 use oauthd::oauth::login_throttle::{LoginThrottle, ThrottlePolicy};
-use oauthd::oauth::model::GrantType;
+use oauthd::oauth::model::{GrantType, PkceRule};
 use oauthd::oauth::revocation_limit::RevocationLimit;
 use oauthd::oauth::scope::ScopeSet;
 use oauthd::oauth::{Core, Policy, TokenFormat};
@@ -42,6 +42,9 @@ fn jwt_introspection(c: &mut Criterion) {
             scopes: ScopeSet::parse("read write").unwrap(),
             access_token_ttl: None,
             public: false,
+            redirect_uris: Vec::new(),
+            skip_consent: false,
+            pkce: PkceRule::Required,
         };
         let client = store.create_client(spec, clock::now()).await.unwrap();
         store.sync_now().await.unwrap();

@@ -8,6 +8,7 @@ mod m20261121_000001_initial;
 mod m20261122_000001_refresh_parent;
 mod m20261201_000001_change_kinds;
 mod m20261203_000001_api_keys;
+mod m20261203_000002_browser_flows;
 
 /// Every migration, oldest first.
 pub struct Migrator;
@@ -20,6 +21,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000001_refresh_parent::Migration),
             Box::new(m20261201_000001_change_kinds::Migration),
             Box::new(m20261203_000001_api_keys::Migration),
+            Box::new(m20261203_000002_browser_flows::Migration),
         ]
     }
 }

@@ -5,7 +5,7 @@ use clap::Subcommand;
 use serde_json::{Value, json};
 
 use crate::clock;
-use crate::oauth::model::GrantType;
+use crate::oauth::model::{GrantType, PkceRule};
 use crate::oauth::scope::ScopeSet;
 use crate::store::{ClientSpec, ClientView, SeaStore};
 
@@ -99,6 +99,9 @@ pub(super) async fn run(command: ClientCommand, store: &SeaStore) -> anyhow::Res
                 scopes,
                 access_token_ttl,
                 public,
+                redirect_uris: Vec::new(),
+                skip_consent: false,
+                pkce: PkceRule::Required,
             };
             Ok(client_json(&store.create_client(spec, clock::now()).await?))
         }

@@ -15,7 +15,7 @@ use tower::ServiceExt as _;
 use super::metrics::Metrics;
 use super::routes::{ShimSettings, ShimStore, router};
 use crate::grpc::token_service::TokenServiceImpl;
-use crate::oauth::model::{Client, GrantType};
+use crate::oauth::model::{Client, GrantType, PkceRule};
 use crate::oauth::scope::ScopeSet;
 use crate::oauth::testing::{MemoryStore, test_core_with_keys};
 use crate::oauth::{Core, TokenFormat};
@@ -49,6 +49,9 @@ fn shim() -> (axum::Router, Arc<Core<MemoryStore>>) {
         scopes: ScopeSet::parse("read write").unwrap(),
         access_token_ttl: None,
         enabled: true,
+        redirect_uris: Vec::new(),
+        skip_consent: false,
+        pkce: PkceRule::Required,
     });
     let settings = ShimSettings {
         issuer: core.policy.issuer.clone(),

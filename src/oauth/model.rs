@@ -19,11 +19,22 @@ pub enum GrantType {
     Password,
     /// RFC 6749 §6.
     RefreshToken,
+    /// RFC 6749 §4.1, with PKCE (RFC 7636): a code from `/oauth/authorize`.
+    AuthorizationCode,
+    /// RFC 6749 §4.2: a token straight from `/oauth/authorize`, never from
+    /// the token endpoint.
+    Implicit,
 }
 
 impl GrantType {
     /// Every grant type, in the order discovery documents list them.
-    pub const ALL: [GrantType; 3] = [Self::ClientCredentials, Self::Password, Self::RefreshToken];
+    pub const ALL: [GrantType; 5] = [
+        Self::ClientCredentials,
+        Self::Password,
+        Self::RefreshToken,
+        Self::AuthorizationCode,
+        Self::Implicit,
+    ];
 
     /// The `grant_type` parameter value.
     pub fn as_str(self) -> &'static str {
@@ -31,7 +42,15 @@ impl GrantType {
             Self::ClientCredentials => "client_credentials",
             Self::Password => "password",
             Self::RefreshToken => "refresh_token",
+            Self::AuthorizationCode => "authorization_code",
+            Self::Implicit => "implicit",
         }
+    }
+
+    /// Whether the grant goes through `/oauth/authorize` and so needs a
+    /// registered redirect URI (SPEC §7).
+    pub fn redirects(self) -> bool {
+        matches!(self, Self::AuthorizationCode | Self::Implicit)
     }
 }
 
@@ -69,6 +88,46 @@ pub struct Client {
     pub access_token_ttl: Option<i64>,
     /// Disabled clients cannot authenticate and their tokens introspect inactive.
     pub enabled: bool,
+    /// Where `/oauth/authorize` may send the user back to (SPEC §7), exactly
+    /// as registered.
+    pub redirect_uris: Vec<String>,
+    /// A first-party client whose users are never asked for consent.
+    pub skip_consent: bool,
+    /// Whether an authorization request must carry a PKCE challenge.
+    pub pkce: PkceRule,
+}
+
+/// Whether a client's authorization requests must use PKCE (RFC 7636).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum PkceRule {
+    /// Every request carries an S256 challenge: the default, and the only
+    /// rule a public client may have.
+    #[default]
+    Required,
+    /// A confidential client may leave it out (its secret binds the code).
+    Optional,
+}
+
+impl PkceRule {
+    /// The `--pkce` value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Required => "required",
+            Self::Optional => "optional",
+        }
+    }
+}
+
+impl FromStr for PkceRule {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "required" => Ok(Self::Required),
+            "optional" => Ok(Self::Optional),
+            other => Err(format!("unknown PKCE rule {other:?}: required or optional")),
+        }
+    }
 }
 
 impl Client {
@@ -258,4 +317,57 @@ pub struct ApiKeyRecord {
     pub revoked: bool,
     /// The key's last four characters, so that an operator can tell keys apart.
     pub hint: String,
+}
+
+/// An authorization code (SPEC §7), found by the hash of its `oac_` value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthorizationCodeRecord {
+    /// SHA-256 of the code, URL-safe base64.
+    pub code_hash: String,
+    /// The client it was issued to.
+    pub client_id: String,
+    /// The user who approved it.
+    pub user_id: String,
+    /// That user's login name, which the tokens carry.
+    pub username: String,
+    /// The `redirect_uri` the authorize request carried; `None` when it left
+    /// it out, and then the token request may too (RFC 6749 §4.1.3).
+    pub redirect_uri: Option<String>,
+    /// The scope approved.
+    pub scope: ScopeSet,
+    /// The S256 `code_challenge` (RFC 7636), if the request had one.
+    pub code_challenge: Option<String>,
+    /// When it was issued.
+    pub issued_at: UnixTime,
+    /// When it stops working.
+    pub expires_at: UnixTime,
+    /// When it was redeemed; a redeemed code presented again is a replay.
+    pub used_at: Option<UnixTime>,
+    /// What its redemption issued, so that a replay can revoke it.
+    pub issued: Option<CodeRedemption>,
+}
+
+/// What redeeming a code issued: the access token, and the refresh-token
+/// family when there is one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CodeRedemption {
+    /// `jti` of the access token.
+    pub access_jti: String,
+    /// When that access token expires.
+    pub access_expires_at: UnixTime,
+    /// The family of the refresh token, if one was issued.
+    pub family_id: Option<String>,
+}
+
+/// A browser login (SPEC §7), found by the hash of its cookie's value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionRecord {
+    /// SHA-256 of the cookie's value, URL-safe base64.
+    pub session_hash: String,
+    /// Who logged in.
+    pub user_id: String,
+    /// When they logged in.
+    pub created_at: UnixTime,
+    /// When the session ends by itself (`--session-ttl`).
+    pub expires_at: UnixTime,
 }

@@ -7,9 +7,10 @@ use std::future::Future;
 use std::sync::Arc;
 
 use super::model::{
-    ApiKeyRecord, Client, NewRefreshToken, OpaqueAccessRecord, RefreshRecord, RefreshSuccessor,
-    UnixTime, User, UserStatus,
+    ApiKeyRecord, AuthorizationCodeRecord, Client, CodeRedemption, NewRefreshToken,
+    OpaqueAccessRecord, RefreshRecord, RefreshSuccessor, SessionRecord, UnixTime, User, UserStatus,
 };
+use super::scope::ScopeSet;
 use crate::tokens::keys::KeyRing;
 
 /// Why storage failed, in the terms the core cares about. Each kind keeps the
@@ -138,6 +139,12 @@ pub trait UserStore: Send + Sync {
         lock_after: u32,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
+    /// The user with this id, if any, as the database has it now.
+    fn find_user_by_id(
+        &self,
+        user_id: &str,
+    ) -> impl Future<Output = Result<Option<User>, StoreError>> + Send;
+
     /// Resets the failure count after a successful login.
     fn reset_failed_logins(
         &self,
@@ -254,6 +261,74 @@ pub trait ApiKeyStore: Send + Sync {
     fn api_key_used(&self, key_id: &str, now: UnixTime);
 }
 
+/// Authorization codes (SPEC §7), with single use enforced by the database.
+pub trait AuthorizationCodeStore: Send + Sync {
+    /// Stores a new code by its hash.
+    fn insert_code(
+        &self,
+        code: &AuthorizationCodeRecord,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// The code with this hash, if any, used or not.
+    fn find_code(
+        &self,
+        code_hash: &str,
+    ) -> impl Future<Output = Result<Option<AuthorizationCodeRecord>, StoreError>> + Send;
+
+    /// Marks the code used at `now`, records what its redemption issued, and
+    /// stores the refresh token issued with it, in one transaction. Returns
+    /// `false`, with nothing written, when the code was already used or has
+    /// expired: whoever marks it first wins, across every replica.
+    fn redeem_code(
+        &self,
+        code_hash: &str,
+        now: UnixTime,
+        issued: &CodeRedemption,
+        refresh: Option<&NewRefreshToken>,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+}
+
+/// Browser login sessions (SPEC §7).
+pub trait SessionStore: Send + Sync {
+    /// Stores a new session by its hash.
+    fn insert_session(
+        &self,
+        session: &SessionRecord,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// The session with this hash, if any, expired or not.
+    fn find_session(
+        &self,
+        session_hash: &str,
+    ) -> impl Future<Output = Result<Option<SessionRecord>, StoreError>> + Send;
+
+    /// Ends the session with this hash; nothing happens if there is none.
+    fn delete_session(
+        &self,
+        session_hash: &str,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+/// Remembered consent (SPEC §7): the scopes a user approved for a client.
+pub trait ConsentStore: Send + Sync {
+    /// What `user_id` has approved for `client_id`, if anything.
+    fn consented_scope(
+        &self,
+        user_id: &str,
+        client_id: &str,
+    ) -> impl Future<Output = Result<Option<ScopeSet>, StoreError>> + Send;
+
+    /// Remembers that `user_id` approved `scope` for `client_id`, replacing
+    /// what was remembered (the caller passes the union).
+    fn remember_consent(
+        &self,
+        user_id: &str,
+        client_id: &str,
+        scope: &ScopeSet,
+        now: UnixTime,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
 /// What the discovery documents (RFC 8414 metadata, the JWKS) say about the
 /// registered clients, from memory.
 pub trait ClientCatalog: Send + Sync {
@@ -273,6 +348,9 @@ pub trait Stores:
     + RefreshTokenStore
     + AccessTokenStore
     + ApiKeyStore
+    + AuthorizationCodeStore
+    + SessionStore
+    + ConsentStore
     + KeyStore
     + 'static
 {
@@ -285,6 +363,9 @@ impl<T> Stores for T where
         + RefreshTokenStore
         + AccessTokenStore
         + ApiKeyStore
+        + AuthorizationCodeStore
+        + SessionStore
+        + ConsentStore
         + KeyStore
         + 'static
 {

@@ -14,13 +14,14 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use super::login_throttle::{LoginThrottle, ThrottlePolicy};
 use super::model::{
-    ApiKeyRecord, Client, NewRefreshToken, OpaqueAccessRecord, RefreshRecord, RefreshSuccessor,
-    UnixTime, User, UserStatus,
+    ApiKeyRecord, AuthorizationCodeRecord, Client, CodeRedemption, NewRefreshToken,
+    OpaqueAccessRecord, RefreshRecord, RefreshSuccessor, SessionRecord, UnixTime, User, UserStatus,
 };
 use super::revocation_limit::RevocationLimit;
+use super::scope::ScopeSet;
 use super::storage::{
-    AccessTokenStore, ApiKeyStore, Availability, ClientStore, KeyStore, RefreshTokenStore,
-    StoreError, UserStore,
+    AccessTokenStore, ApiKeyStore, AuthorizationCodeStore, Availability, ClientStore, ConsentStore,
+    KeyStore, RefreshTokenStore, SessionStore, StoreError, UserStore,
 };
 use super::{Core, Policy, TokenFormat};
 use crate::tokens::jwt::VerifiedTokens;
@@ -46,6 +47,9 @@ struct State {
     revoked: HashSet<String>,
     api_keys: HashMap<String, ApiKeyRecord>,
     api_key_uses: Vec<(String, UnixTime)>,
+    codes: HashMap<String, AuthorizationCodeRecord>,
+    sessions: HashMap<String, SessionRecord>,
+    consents: HashMap<(String, String), ScopeSet>,
 }
 
 /// A refresh token with the access token issued beside it.
@@ -178,7 +182,22 @@ impl UserStore for MemoryStore {
                 user.status.locked = true;
             }
         }
+        let mut state = self.state();
+        let locked = state
+            .users
+            .iter()
+            .any(|user| user.id == user_id && user.status.locked);
+        if locked {
+            state
+                .sessions
+                .retain(|_, session| session.user_id != user_id);
+        }
         Ok(())
+    }
+
+    async fn find_user_by_id(&self, user_id: &str) -> Result<Option<User>, StoreError> {
+        self.lookup()?;
+        Ok(self.user(user_id))
     }
 
     async fn reset_failed_logins(&self, user_id: &str) -> Result<(), StoreError> {
@@ -467,5 +486,98 @@ impl super::storage::ClientCatalog for MemoryStore {
             state.clients.values().map(|client| &**client),
             default,
         )
+    }
+}
+
+impl AuthorizationCodeStore for MemoryStore {
+    async fn insert_code(&self, code: &AuthorizationCodeRecord) -> Result<(), StoreError> {
+        self.lookup()?;
+        self.state()
+            .codes
+            .insert(code.code_hash.clone(), code.clone());
+        Ok(())
+    }
+
+    async fn find_code(
+        &self,
+        code_hash: &str,
+    ) -> Result<Option<AuthorizationCodeRecord>, StoreError> {
+        self.lookup()?;
+        Ok(self.state().codes.get(code_hash).cloned())
+    }
+
+    async fn redeem_code(
+        &self,
+        code_hash: &str,
+        now: UnixTime,
+        issued: &CodeRedemption,
+        refresh: Option<&NewRefreshToken>,
+    ) -> Result<bool, StoreError> {
+        self.lookup()?;
+        let mut state = self.state();
+        let Some(code) = state.codes.get_mut(code_hash) else {
+            return Ok(false);
+        };
+        if code.used_at.is_some() || code.expires_at <= now {
+            return Ok(false);
+        }
+        code.used_at = Some(now);
+        code.issued = Some(issued.clone());
+        if let Some(token) = refresh {
+            state.refresh.insert(
+                token.record.token_hash.clone(),
+                Stored {
+                    record: token.record.clone(),
+                    access_jti: token.access_jti.clone(),
+                },
+            );
+        }
+        Ok(true)
+    }
+}
+
+impl SessionStore for MemoryStore {
+    async fn insert_session(&self, session: &SessionRecord) -> Result<(), StoreError> {
+        self.lookup()?;
+        self.state()
+            .sessions
+            .insert(session.session_hash.clone(), session.clone());
+        Ok(())
+    }
+
+    async fn find_session(&self, session_hash: &str) -> Result<Option<SessionRecord>, StoreError> {
+        self.lookup()?;
+        Ok(self.state().sessions.get(session_hash).cloned())
+    }
+
+    async fn delete_session(&self, session_hash: &str) -> Result<(), StoreError> {
+        self.lookup()?;
+        self.state().sessions.remove(session_hash);
+        Ok(())
+    }
+}
+
+impl ConsentStore for MemoryStore {
+    async fn consented_scope(
+        &self,
+        user_id: &str,
+        client_id: &str,
+    ) -> Result<Option<ScopeSet>, StoreError> {
+        self.lookup()?;
+        let key = (user_id.to_owned(), client_id.to_owned());
+        Ok(self.state().consents.get(&key).cloned())
+    }
+
+    async fn remember_consent(
+        &self,
+        user_id: &str,
+        client_id: &str,
+        scope: &ScopeSet,
+        _now: UnixTime,
+    ) -> Result<(), StoreError> {
+        self.lookup()?;
+        let key = (user_id.to_owned(), client_id.to_owned());
+        self.state().consents.insert(key, scope.clone());
+        Ok(())
     }
 }

@@ -11,7 +11,7 @@ use super::SeaStore;
 use super::changes::{Announced, ChangeKind};
 use super::entities::client;
 use crate::oauth::model::{
-    Client, GrantType, UnixTime, longest_access_token_ttl, scopes_of_enabled,
+    Client, GrantType, PkceRule, UnixTime, longest_access_token_ttl, scopes_of_enabled,
 };
 use crate::oauth::scope::ScopeSet;
 use crate::oauth::storage::{ClientCatalog, ClientStore, StoreError};
@@ -31,6 +31,12 @@ pub struct ClientSpec {
     pub access_token_ttl: Option<i64>,
     /// A public client has no secret.
     pub public: bool,
+    /// Registered redirect URIs (SPEC §7), already checked.
+    pub redirect_uris: Vec<String>,
+    /// Never show the consent page.
+    pub skip_consent: bool,
+    /// Whether PKCE is required.
+    pub pkce: PkceRule,
 }
 
 /// A client as management commands show it.
@@ -60,6 +66,14 @@ pub(super) fn to_domain(row: client::Model) -> Result<Client, String> {
         scopes,
         access_token_ttl: row.access_token_ttl,
         enabled: row.enabled,
+        redirect_uris: row
+            .redirect_uris
+            .split(' ')
+            .filter(|uri| !uri.is_empty())
+            .map(str::to_owned)
+            .collect(),
+        skip_consent: row.skip_consent,
+        pkce: row.pkce.parse()?,
     })
 }
 
@@ -121,6 +135,9 @@ impl SeaStore {
             access_token_ttl: Set(spec.access_token_ttl),
             enabled: Set(true),
             created_at: Set(now),
+            redirect_uris: Set(spec.redirect_uris.join(" ")),
+            skip_consent: Set(spec.skip_consent),
+            pkce: Set(spec.pkce.as_str().to_owned()),
         };
         let change = Announced::begin(self.db(), ChangeKind::Clients).await?;
         let row = row.insert(change.txn()).await?;

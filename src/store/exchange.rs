@@ -204,7 +204,7 @@ mod tests {
     #![allow(clippy::unwrap_used)]
 
     use super::*;
-    use crate::oauth::model::{GrantType, NewRefreshToken, UnixTime, User};
+    use crate::oauth::model::{GrantType, NewRefreshToken, PkceRule, UnixTime, User};
     use crate::oauth::scope::ScopeSet;
     use crate::oauth::storage::RefreshTokenStore as _;
     use crate::store::{ClientSpec, UserChange, UserSpec};
@@ -224,6 +224,9 @@ mod tests {
             scopes: ScopeSet::parse("read write").unwrap(),
             access_token_ttl: None,
             public: false,
+            redirect_uris: Vec::new(),
+            skip_consent: false,
+            pkce: PkceRule::Required,
         };
         store.create_client(spec, NOW).await.unwrap().client.id
     }

@@ -16,7 +16,9 @@ mod api_keys;
 mod cache;
 mod changes;
 mod clients;
+mod codes;
 mod connect;
+mod consents;
 pub(crate) mod entities;
 mod error;
 mod exchange;
@@ -24,6 +26,7 @@ mod key_usage;
 mod keys;
 mod remembered;
 mod revoked;
+mod sessions;
 mod tokens;
 mod users;
 

@@ -38,7 +38,10 @@ pub(super) fn refresh_to_domain(row: refresh_token::Model) -> Result<RefreshReco
     })
 }
 
-fn refresh_row(token: &NewRefreshToken, parent_hash: Option<&str>) -> refresh_token::ActiveModel {
+pub(super) fn refresh_row(
+    token: &NewRefreshToken,
+    parent_hash: Option<&str>,
+) -> refresh_token::ActiveModel {
     let record = &token.record;
     refresh_token::ActiveModel {
         token_hash: Set(record.token_hash.clone()),
@@ -322,7 +325,7 @@ mod tests {
     use sea_orm::ConnectionTrait as _;
 
     use super::*;
-    use crate::oauth::model::GrantType;
+    use crate::oauth::model::{GrantType, PkceRule};
     use crate::store::ClientSpec;
 
     #[tokio::test]
@@ -336,6 +339,9 @@ mod tests {
             scopes: ScopeSet::parse("read").unwrap(),
             access_token_ttl: None,
             public: false,
+            redirect_uris: Vec::new(),
+            skip_consent: false,
+            pkce: PkceRule::Required,
         };
         let now = clock::now();
         let client = store.create_client(spec, now).await.unwrap().client;

@@ -10,6 +10,7 @@ use sea_orm::{
 use super::SeaStore;
 use super::changes::{Announced, ChangeKind};
 use super::entities::user;
+use super::sessions::end_sessions_of;
 use crate::oauth::model::{UnixTime, User, UserStatus};
 use crate::oauth::storage::{StoreError, UserStore};
 use crate::tokens::secret::new_id;
@@ -135,6 +136,9 @@ impl UserStore for SeaStore {
         } else {
             None
         };
+        if locked.is_some() {
+            end_sessions_of(change.txn(), user_id).await?;
+        }
         match locked {
             Some(_) => change.commit().await?,
             // Only the count moved, and servers do not hold counts.
@@ -148,6 +152,13 @@ impl UserStore for SeaStore {
             self.cache().put_user_status(user_id, status);
         }
         Ok(())
+    }
+
+    async fn find_user_by_id(&self, user_id: &str) -> Result<Option<User>, StoreError> {
+        Ok(user::Entity::find_by_id(user_id.to_owned())
+            .one(self.db())
+            .await?
+            .map(to_domain))
     }
 
     async fn reset_failed_logins(&self, user_id: &str) -> Result<(), StoreError> {
@@ -221,6 +232,13 @@ impl SeaStore {
             return Ok(None);
         };
         let update = user::Entity::update_many().filter(user::Column::Id.eq(user.id.as_str()));
+        // SPEC §7: locking or disabling a user ends their browser sessions;
+        // so does a new password, which is what a user who fears a stolen
+        // session expects.
+        let ends_sessions = matches!(
+            change,
+            UserChange::Lock | UserChange::Disable | UserChange::SetPassword(_)
+        );
         let update = match change {
             UserChange::Lock => update.col_expr(user::Column::Locked, true.into()),
             UserChange::Unlock => update
@@ -238,6 +256,9 @@ impl SeaStore {
         };
         let change = Announced::begin(self.db(), ChangeKind::Users).await?;
         update.exec(change.txn()).await?;
+        if ends_sessions {
+            end_sessions_of(change.txn(), &user.id).await?;
+        }
         change.commit().await?;
         self.find_user_by_login(&user.username).await
     }

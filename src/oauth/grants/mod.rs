@@ -121,6 +121,11 @@ impl GrantRequest {
                     .ok_or_else(|| incomplete(OAuthError::missing_parameter("refresh_token")))?,
                 scope,
             },
+            // RFC 6749 §4.2: the implicit grant has no token request.
+            GrantType::Implicit => {
+                return Err(GrantParseError::Unsupported(grant.as_str().to_owned()));
+            }
+            GrantType::AuthorizationCode => todo!("issue 14"),
         })
     }
 

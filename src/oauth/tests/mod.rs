@@ -17,7 +17,7 @@ use super::client_auth::ClientCredentials;
 use super::error::OAuthError;
 use super::grants::{GrantRequest, IssuedTokens, TokenRequest, issue_token};
 use super::introspect::{ActiveToken, Introspection, introspect};
-use super::model::{Client, GrantType, UnixTime, User, UserStatus};
+use super::model::{Client, GrantType, PkceRule, UnixTime, User, UserStatus};
 use super::scope::ScopeSet;
 use super::testing::{MemoryStore, T0, test_core};
 use crate::tokens::keys::SigningAlg;
@@ -58,6 +58,9 @@ fn client_with(
         scopes: ScopeSet::parse(scopes).unwrap(),
         access_token_ttl: None,
         enabled: true,
+        redirect_uris: Vec::new(),
+        skip_consent: false,
+        pkce: PkceRule::Required,
     });
     ClientCredentials {
         client_id: id.into(),

@@ -7,7 +7,7 @@ use sea_orm::ConnectionTrait as _;
 
 use super::*;
 use crate::oauth::api_keys::{ApiKeyRequest, NewApiKey, new_api_key, rotate_api_key};
-use crate::oauth::model::GrantType;
+use crate::oauth::model::{GrantType, PkceRule};
 use crate::oauth::scope::ScopeSet;
 use crate::store::changes::read_versions;
 use crate::store::{ClientSpec, ClientView};
@@ -32,6 +32,9 @@ async fn client(store: &SeaStore) -> ClientView {
         scopes: ScopeSet::parse("read write").unwrap(),
         access_token_ttl: None,
         public: false,
+        redirect_uris: Vec::new(),
+        skip_consent: false,
+        pkce: PkceRule::Required,
     };
     store.create_client(spec, NOW).await.unwrap()
 }

@@ -17,6 +17,11 @@ pub(crate) struct Model {
     pub access_token_ttl: Option<i64>,
     pub enabled: bool,
     pub created_at: i64,
+    /// Space-separated registered redirect URIs (SPEC §7).
+    pub redirect_uris: String,
+    pub skip_consent: bool,
+    /// `required` or `optional`.
+    pub pkce: String,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
