@@ -16,6 +16,7 @@ mod issuance;
 pub mod login_throttle;
 pub mod model;
 pub mod presented;
+pub mod redirect_uri;
 pub mod revocation_limit;
 pub(crate) mod revoke;
 pub mod scope;
