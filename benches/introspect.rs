@@ -62,6 +62,8 @@ fn jwt_introspection(c: &mut Criterion) {
                 token_format: TokenFormat::Jwt,
                 signing_alg: SigningAlg::Es256,
                 lock_after_failed_logins: 5,
+                authorization_code_ttl: 60,
+                session_ttl: 86_400,
             },
             passwords: PasswordVerifier::new(1, 8).unwrap(),
             verified_jwts: VerifiedTokens::new(1024),

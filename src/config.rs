@@ -13,8 +13,10 @@ use crate::grpc::limits::{
     DEFAULT_TOKEN_SERVICE_MAX_MESSAGE_BYTES, MIN_TOKEN_SERVICE_MAX_MESSAGE_BYTES,
 };
 use crate::oauth::api_keys::DEFAULT_API_KEY_MAX_TTL;
+use crate::oauth::authorize::DEFAULT_AUTHORIZATION_CODE_TTL;
 use crate::oauth::client_address::TrustedProxies;
 use crate::oauth::login_throttle::ThrottlePolicy;
+use crate::oauth::sessions::DEFAULT_SESSION_TTL;
 use crate::oauth::{Policy, TokenFormat};
 use crate::tokens::keys::SigningAlg;
 use crate::tokens::master_key::MasterKey;
@@ -141,6 +143,15 @@ pub struct Settings {
     /// Longest lifetime `apikey create --expires-in` may give a key, seconds.
     #[arg(long, env = "OAUTHD_API_KEY_MAX_TTL", global = true)]
     pub api_key_max_ttl: Option<i64>,
+    /// Seconds an authorization code stays redeemable.
+    #[arg(long, env = "OAUTHD_AUTHORIZATION_CODE_TTL", global = true)]
+    pub authorization_code_ttl: Option<i64>,
+    /// Seconds a browser login session lasts.
+    #[arg(long, env = "OAUTHD_SESSION_TTL", global = true)]
+    pub session_ttl: Option<i64>,
+    /// Directory of templates that replace the built-in login and consent pages, file by file.
+    #[arg(long, env = "OAUTHD_TEMPLATE_DIR", global = true)]
+    pub template_dir: Option<PathBuf>,
 }
 
 /// `--token-format`.
@@ -244,6 +255,8 @@ pub struct Config {
     pub revocations: RevocationSettings,
     /// The longest lifetime of an API key, seconds (SPEC §8).
     pub api_key_max_ttl: i64,
+    /// Templates replacing the built-in pages (SPEC §7), if any.
+    pub template_dir: Option<PathBuf>,
 }
 
 /// Throttling failed logins by client address, and where that address comes from.
@@ -481,6 +494,12 @@ impl Config {
             "api_key_max_ttl",
             s.api_key_max_ttl.unwrap_or(DEFAULT_API_KEY_MAX_TTL),
         )?;
+        let authorization_code_ttl = positive(
+            "authorization_code_ttl",
+            s.authorization_code_ttl
+                .unwrap_or(DEFAULT_AUTHORIZATION_CODE_TTL),
+        )?;
+        let session_ttl = positive("session_ttl", s.session_ttl.unwrap_or(DEFAULT_SESSION_TTL))?;
         let grpc_max_message_bytes = s
             .grpc_max_message_bytes
             .unwrap_or(DEFAULT_TOKEN_SERVICE_MAX_MESSAGE_BYTES);
@@ -525,6 +544,8 @@ impl Config {
                     SigningAlgSetting::Hs256 => SigningAlg::Hs256,
                 },
                 lock_after_failed_logins: s.max_failed_logins.unwrap_or(5),
+                authorization_code_ttl,
+                session_ttl,
             },
             login_throttle,
             revocations: RevocationSettings {
@@ -533,6 +554,7 @@ impl Config {
                     .unwrap_or(RevocationSettings::DEFAULT_PER_CLIENT_PER_SECOND),
             },
             api_key_max_ttl,
+            template_dir: s.template_dir,
         })
     }
 }
@@ -591,6 +613,9 @@ impl Settings {
             grpc_max_message_bytes: self.grpc_max_message_bytes.or(lower.grpc_max_message_bytes),
             revocations_per_second: self.revocations_per_second.or(lower.revocations_per_second),
             api_key_max_ttl: self.api_key_max_ttl.or(lower.api_key_max_ttl),
+            authorization_code_ttl: self.authorization_code_ttl.or(lower.authorization_code_ttl),
+            session_ttl: self.session_ttl.or(lower.session_ttl),
+            template_dir: self.template_dir.or(lower.template_dir),
         }
     }
 }

@@ -189,6 +189,9 @@ impl<S: Stores> TokenService for TokenServiceImpl<S> {
                 username: req.username,
                 password: req.password.map(Secret::new),
                 refresh_token: req.refresh_token.map(Secret::new),
+                code: req.code.map(Secret::new),
+                redirect_uri: req.redirect_uri,
+                code_verifier: req.code_verifier.map(Secret::new),
             }),
             origin,
         };

@@ -54,6 +54,9 @@ pub(crate) async fn token<S: ShimStore>(
                 username: form.take("username"),
                 password: form.take("password"),
                 refresh_token: form.take("refresh_token"),
+                code: form.take("code"),
+                redirect_uri: form.take("redirect_uri"),
+                code_verifier: form.take("code_verifier"),
             });
             request
                 .extensions_mut()

@@ -214,6 +214,60 @@ impl OAuthError {
         Self::InvalidGrant("Refresh token has already been used".into())
     }
 
+    /// An authorization code that is not one this server issued.
+    pub fn code_invalid() -> Self {
+        Self::InvalidGrant("Authorization code is invalid".into())
+    }
+
+    /// A code presented by a client it was not issued to (RFC 6749 §4.1.3).
+    pub fn code_of_another_client() -> Self {
+        Self::InvalidGrant("Authorization code was issued to another client".into())
+    }
+
+    /// A code past `--authorization-code-ttl`.
+    pub fn code_expired() -> Self {
+        Self::InvalidGrant("Authorization code has expired".into())
+    }
+
+    /// A code presented again after it was redeemed (RFC 6749 §4.1.2).
+    pub fn code_already_used() -> Self {
+        Self::InvalidGrant("Authorization code has already been used".into())
+    }
+
+    /// A `redirect_uri` other than the authorization request's (RFC 6749 §4.1.3).
+    pub fn redirect_uri_mismatch() -> Self {
+        Self::InvalidGrant(
+            "redirect_uri does not match the one of the authorization request".into(),
+        )
+    }
+
+    /// No `code_verifier` for a code issued with a PKCE challenge (RFC 7636 §4.5).
+    pub fn code_verifier_missing() -> Self {
+        Self::InvalidGrant(
+            "code_verifier is required: the authorization request had a code_challenge".into(),
+        )
+    }
+
+    /// A `code_verifier` for a code issued without a challenge (RFC 9700 §4.8.2).
+    pub fn code_verifier_unexpected() -> Self {
+        Self::InvalidGrant(
+            "code_verifier was sent, but the authorization request had no code_challenge".into(),
+        )
+    }
+
+    /// A `code_verifier` outside RFC 7636 §4.1's syntax.
+    pub fn code_verifier_malformed() -> Self {
+        Self::InvalidGrant(
+            "code_verifier must be 43 to 128 characters of A-Z, a-z, 0-9, '-', '.', '_', '~'"
+                .into(),
+        )
+    }
+
+    /// A `code_verifier` whose S256 hash is not the code's challenge.
+    pub fn code_verifier_mismatch() -> Self {
+        Self::InvalidGrant("code_verifier does not match the code_challenge".into())
+    }
+
     /// RFC 7009 §2.1: a revocation of a token issued to another client is refused.
     pub fn token_of_another_client() -> Self {
         Self::UnauthorizedClient("The token was not issued to this client".into())
@@ -498,5 +552,170 @@ mod tests {
             OAuthError::InvalidClient.description(),
             "Bad client credentials"
         );
+    }
+}
+
+/// An error of the authorization endpoint (RFC 6749 §4.1.2.1, §4.2.2.1; OpenID
+/// Connect's `login_required` and `consent_required` for `prompt=none`): sent
+/// back to the client on its redirect URI, never shown to the user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthorizationError {
+    /// The `error` parameter.
+    pub code: &'static str,
+    /// The `error_description` parameter.
+    pub description: Cow<'static, str>,
+}
+
+impl AuthorizationError {
+    fn new(code: &'static str, description: impl Into<Cow<'static, str>>) -> Self {
+        Self {
+            code,
+            description: description.into(),
+        }
+    }
+
+    /// A parameter the request must carry is missing.
+    pub fn missing_parameter(name: &str) -> Self {
+        OAuthError::missing_parameter(name).into()
+    }
+
+    /// A parameter was given more than once.
+    pub fn repeated_parameter(name: &str) -> Self {
+        OAuthError::repeated_parameter(name).into()
+    }
+
+    /// A parameter whose value is not valid.
+    pub fn malformed_parameter(name: &str) -> Self {
+        Self::new(
+            "invalid_request",
+            format!("Malformed parameter: {}", Quoted(name)),
+        )
+    }
+
+    /// A `state` longer than this server echoes.
+    pub fn state_too_long(limit_bytes: usize) -> Self {
+        Self::new(
+            "invalid_request",
+            format!("state is longer than {limit_bytes} bytes"),
+        )
+    }
+
+    /// `code_challenge_method` other than `S256`.
+    pub fn pkce_method_unsupported() -> Self {
+        Self::new(
+            "invalid_request",
+            "code_challenge_method must be S256; plain is not supported",
+        )
+    }
+
+    /// A code request without the PKCE challenge the client must send.
+    pub fn pkce_required() -> Self {
+        Self::new(
+            "invalid_request",
+            "code_challenge is required (PKCE with S256)",
+        )
+    }
+
+    /// A `code_challenge` that cannot be an S256 challenge.
+    pub fn pkce_challenge_malformed() -> Self {
+        Self::new(
+            "invalid_request",
+            "code_challenge must be 43 characters of base64url (S256)",
+        )
+    }
+
+    /// `prompt=none` combined with another value, or an unknown value.
+    pub fn prompt_invalid() -> Self {
+        Self::new(
+            "invalid_request",
+            "prompt must be none, or any of login and consent",
+        )
+    }
+
+    /// A `response_type` other than `code` and `token`.
+    pub fn unsupported_response_type(response_type: &str) -> Self {
+        Self::new(
+            "unsupported_response_type",
+            format!("Unsupported response type: {}", Quoted(response_type)),
+        )
+    }
+
+    /// The client may not use this response type.
+    pub fn response_type_not_allowed(response_type: &str) -> Self {
+        Self::new(
+            "unauthorized_client",
+            format!(
+                "The client is not allowed to use the response type {}",
+                Quoted(response_type)
+            ),
+        )
+    }
+
+    /// The user declined on the consent page.
+    pub fn access_denied() -> Self {
+        Self::new("access_denied", "The user denied the request")
+    }
+
+    /// `prompt=none`, and the user would have to log in.
+    pub fn login_required() -> Self {
+        Self::new("login_required", "The user must log in")
+    }
+
+    /// `prompt=none`, and the user would have to approve the scopes.
+    pub fn consent_required() -> Self {
+        Self::new(
+            "consent_required",
+            "The user must approve the requested scopes",
+        )
+    }
+}
+
+/// A token-endpoint error met while authorizing keeps its code where the
+/// authorization endpoint has it (`invalid_scope`, `temporarily_unavailable`,
+/// `server_error`, ...) and its description.
+impl From<OAuthError> for AuthorizationError {
+    fn from(err: OAuthError) -> Self {
+        Self {
+            code: err.code(),
+            description: err.description().to_owned().into(),
+        }
+    }
+}
+
+/// Why `/oauth/authorize` answers with its own error page instead of a
+/// redirect: until the client and its redirect URI are known good, sending the
+/// user anywhere would be an open redirect (RFC 6749 §4.1.2.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthorizePageError {
+    /// No `client_id`.
+    MissingClientId,
+    /// `client_id` given more than once or not decodable.
+    MalformedClientId,
+    /// No enabled client has this id.
+    UnknownClient,
+    /// No `redirect_uri`, and the client registered more than one.
+    MissingRedirectUri,
+    /// `redirect_uri` given more than once or not decodable.
+    MalformedRedirectUri,
+    /// A `redirect_uri` the client did not register.
+    UnregisteredRedirectUri,
+    /// The database does not answer, so the client cannot be checked.
+    Unavailable,
+}
+
+impl AuthorizePageError {
+    /// What the page says.
+    pub fn description(self) -> &'static str {
+        match self {
+            Self::MissingClientId => "The request has no client_id.",
+            Self::MalformedClientId => "The request's client_id is repeated or malformed.",
+            Self::UnknownClient => "The client is unknown or disabled.",
+            Self::MissingRedirectUri => {
+                "The request has no redirect_uri, and the client registered more than one."
+            }
+            Self::MalformedRedirectUri => "The request's redirect_uri is repeated or malformed.",
+            Self::UnregisteredRedirectUri => "The redirect_uri is not one the client registered.",
+            Self::Unavailable => "The service is temporarily unavailable, try again later.",
+        }
     }
 }

@@ -5,6 +5,7 @@
 //! takes the current time as a parameter.
 
 pub mod api_keys;
+pub mod authorize;
 pub(crate) mod check;
 pub(crate) mod client_address;
 pub mod client_auth;
@@ -15,11 +16,13 @@ pub mod introspect;
 mod issuance;
 pub mod login_throttle;
 pub mod model;
+pub mod pkce;
 pub mod presented;
 pub mod redirect_uri;
 pub mod revocation_limit;
 pub(crate) mod revoke;
 pub mod scope;
+pub mod sessions;
 pub mod storage;
 #[cfg(test)]
 pub(crate) mod testing;
@@ -64,6 +67,10 @@ pub struct Policy {
     pub signing_alg: SigningAlg,
     /// Consecutive failed logins that lock a user; 0 never locks.
     pub lock_after_failed_logins: u32,
+    /// Seconds an authorization code stays redeemable (SPEC §7).
+    pub authorization_code_ttl: i64,
+    /// Seconds a browser login session lasts (SPEC §7).
+    pub session_ttl: i64,
 }
 
 /// The protocol core: the storage it works on, the policy, and the password

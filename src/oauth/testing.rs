@@ -423,6 +423,8 @@ pub(crate) fn test_policy(token_format: TokenFormat, signing_alg: SigningAlg) ->
         token_format,
         signing_alg,
         lock_after_failed_logins: 3,
+        authorization_code_ttl: 60,
+        session_ttl: 86_400,
     }
 }
 

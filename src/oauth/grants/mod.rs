@@ -6,6 +6,7 @@
 //! edge by [`GrantRequest::parse`]. Adding a grant takes one variant here and
 //! one file beside this one.
 
+mod authorization_code;
 mod client_credentials;
 mod password;
 mod refresh_token;
@@ -56,6 +57,15 @@ pub enum GrantRequest {
         /// `scope`, if given and not blank.
         scope: Option<String>,
     },
+    /// RFC 6749 §4.1.3, with RFC 7636's verifier.
+    AuthorizationCode {
+        /// `code`.
+        code: Secret,
+        /// `redirect_uri`, if given.
+        redirect_uri: Option<String>,
+        /// `code_verifier`, if given.
+        code_verifier: Option<Secret>,
+    },
 }
 
 /// The parameters a token request carries, as the form or the RPC has them:
@@ -72,6 +82,12 @@ pub struct GrantParameters {
     pub password: Option<Secret>,
     /// `refresh_token`.
     pub refresh_token: Option<Secret>,
+    /// `code`.
+    pub code: Option<Secret>,
+    /// `redirect_uri`.
+    pub redirect_uri: Option<String>,
+    /// `code_verifier`.
+    pub code_verifier: Option<Secret>,
 }
 
 /// Why the parameters make no grant request. When each is reported is part of
@@ -125,7 +141,12 @@ impl GrantRequest {
             GrantType::Implicit => {
                 return Err(GrantParseError::Unsupported(grant.as_str().to_owned()));
             }
-            GrantType::AuthorizationCode => todo!("issue 14"),
+            GrantType::AuthorizationCode => Self::AuthorizationCode {
+                code: present_secret(parameters.code)
+                    .ok_or_else(|| incomplete(OAuthError::missing_parameter("code")))?,
+                redirect_uri: present(parameters.redirect_uri),
+                code_verifier: present_secret(parameters.code_verifier),
+            },
         })
     }
 
@@ -135,6 +156,7 @@ impl GrantRequest {
             Self::ClientCredentials { .. } => GrantType::ClientCredentials,
             Self::Password { .. } => GrantType::Password,
             Self::RefreshToken { .. } => GrantType::RefreshToken,
+            Self::AuthorizationCode { .. } => GrantType::AuthorizationCode,
         }
     }
 }
@@ -209,6 +231,18 @@ pub async fn issue_token<S: Stores>(
                 now,
             ))
             .await
+        }
+        GrantRequest::AuthorizationCode {
+            code,
+            redirect_uri,
+            code_verifier,
+        } => {
+            let redemption = authorization_code::Redemption {
+                code: &code,
+                redirect_uri: redirect_uri.as_deref(),
+                code_verifier: code_verifier.as_ref().map(Secret::expose),
+            };
+            Box::pin(authorization_code::issue(core, &client, redemption, now)).await
         }
     }
 }

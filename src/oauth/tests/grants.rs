@@ -242,6 +242,9 @@ fn grant_parameters_parse_into_exactly_one_variant_each() {
         username: Some("ann".into()),
         password: Some(Secret::new("pw")),
         refresh_token: Some(Secret::new("rt")),
+        code: Some(Secret::new("code")),
+        redirect_uri: Some(String::new()),
+        code_verifier: None,
     };
     assert!(matches!(
         GrantRequest::parse(full("client_credentials")),
@@ -255,6 +258,19 @@ fn grant_parameters_parse_into_exactly_one_variant_each() {
         GrantRequest::parse(full("refresh_token")),
         Ok(GrantRequest::RefreshToken { scope: None, .. })
     ));
+    assert!(matches!(
+        GrantRequest::parse(full("authorization_code")),
+        Ok(GrantRequest::AuthorizationCode {
+            redirect_uri: None,
+            code_verifier: None,
+            ..
+        })
+    ));
+    // RFC 6749 §4.2: the implicit grant never comes to the token endpoint.
+    assert_eq!(
+        GrantRequest::parse(full("implicit")).unwrap_err(),
+        GrantParseError::Unsupported("implicit".into())
+    );
     assert_eq!(
         GrantRequest::parse(full("")).unwrap_err(),
         GrantParseError::MissingGrantType
