@@ -196,7 +196,7 @@ pub enum Outcome {
     /// The login page, for this request.
     Login(Box<ValidRequest>),
     /// The consent page, for this request and user.
-    Consent(Box<ValidRequest>, User),
+    Consent(Box<ValidRequest>, Box<User>),
 }
 
 /// What the user decided on the consent page.
@@ -233,7 +233,7 @@ pub async fn authorize<S: Stores>(
         Ok(true) if request.prompt.none => {
             error_redirect(core, &request, AuthorizationError::consent_required())
         }
-        Ok(true) => Outcome::Consent(Box::new(request), user),
+        Ok(true) => Outcome::Consent(Box::new(request), Box::new(user)),
     }
 }
 
