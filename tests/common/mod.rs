@@ -19,6 +19,7 @@ pub const IDENTITY_HEADERS: [&str; 6] = [
 ];
 
 pub mod proxies;
+pub mod system;
 pub mod upstream;
 
 use std::io::{BufRead as _, BufReader, Write as _};
