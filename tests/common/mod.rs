@@ -18,6 +18,7 @@ pub const IDENTITY_HEADERS: [&str; 6] = [
     "x-auth-expires",
 ];
 
+pub mod browser;
 pub mod proxies;
 pub mod system;
 pub mod upstream;
