@@ -18,7 +18,9 @@ pub const IDENTITY_HEADERS: [&str; 6] = [
     "x-auth-expires",
 ];
 
+pub mod browser;
 pub mod proxies;
+pub mod system;
 pub mod upstream;
 
 use std::io::{BufRead as _, BufReader, Write as _};

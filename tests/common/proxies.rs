@@ -7,12 +7,14 @@
 //! `.ci/proxies.sh` once per test process, and fails the test, naming what is
 //! missing and how to get it, if that did not help.
 
-use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+use std::io::{Read as _, Write as _};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
+
+use super::system::{capture, find_program, repository, run_install_script};
 
 /// The addresses the deployment files use, which the harness replaces.
 const OAUTHD_HTTP: &str = "127.0.0.1:3030";
@@ -230,21 +232,6 @@ fn free_loopback_port() -> SocketAddr {
         .unwrap()
 }
 
-/// Collects a child's output, line by line, as it comes.
-fn capture(output: impl std::io::Read + Send + 'static) -> Arc<Mutex<String>> {
-    let log = Arc::new(Mutex::new(String::new()));
-    let sink = Arc::clone(&log);
-    std::thread::spawn(move || {
-        for line in BufReader::new(output).lines() {
-            let Ok(line) = line else { break };
-            let mut log = sink.lock().unwrap();
-            log.push_str(&line);
-            log.push('\n');
-        }
-    });
-    log
-}
-
 /// A file of `deploy/proxies/`, with its well-known addresses replaced.
 fn deployed(name: &str, addresses: &[(&str, String)]) -> String {
     let path = repository().join("deploy/proxies").join(name);
@@ -266,10 +253,6 @@ fn with_addresses(mut text: String, addresses: &[(&str, String)]) -> String {
     text
 }
 
-fn repository() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
 /// The path of an installed proxy. A missing one is installed by
 /// `.ci/proxies.sh` (once per test process); if that fails, the test fails
 /// with what is missing and how to get it.
@@ -278,7 +261,7 @@ fn installed(program: &str) -> PathBuf {
     if let Some(path) = find_program(program) {
         return path;
     }
-    if let Err(why) = INSTALL.get_or_init(run_install_script) {
+    if let Err(why) = INSTALL.get_or_init(|| run_install_script(".ci/proxies.sh")) {
         panic!(
             "tests/proxies.rs needs nginx and caddy, and {program} is not installed. \
              .ci/proxies.sh could not install it:\n{why}\n\
@@ -291,34 +274,4 @@ fn installed(program: &str) -> PathBuf {
              Install it with `sudo apt-get install {program}`."
         )
     })
-}
-
-fn run_install_script() -> Result<(), String> {
-    let script = repository().join(".ci/proxies.sh");
-    let output = Command::new("bash")
-        .arg(&script)
-        .stdin(Stdio::null())
-        .output()
-        .map_err(|err| format!("cannot run {}: {err}", script.display()))?;
-    if output.status.success() {
-        Ok(())
-    } else {
-        Err(format!(
-            "{} ({}):\n{}{}",
-            script.display(),
-            output.status,
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        ))
-    }
-}
-
-/// Looks on PATH, then in the sbin directories that are not on every
-/// user's PATH (Debian installs nginx in /usr/sbin).
-fn find_program(program: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&path)
-        .chain(["/usr/sbin", "/usr/local/sbin", "/sbin"].map(PathBuf::from))
-        .map(|dir| dir.join(program))
-        .find(|candidate| candidate.is_file())
 }
