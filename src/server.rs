@@ -38,6 +38,10 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     // Listen for signals before anything else, so a SIGTERM that arrives during
     // start-up is a graceful stop rather than the default instant death.
     let shutdown = shutdown_signal()?;
+    // Templates are read before anything else is opened, so that a broken
+    // one in `--template-dir` stops the start with its name. Reading files
+    // here blocks this thread briefly, before anything is served.
+    let shim_settings = ShimSettings::from_config(&config).context("loading the page templates")?;
     let store = open_store(&config).await.context("opening the database")?;
     store
         .sync_now()
@@ -118,7 +122,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let http = crate::http::serve(
         http_listener,
         http_slots.clone(),
-        crate::http::router(service, metrics, ShimSettings::from_config(&config)),
+        crate::http::router(service, metrics, shim_settings),
         limits,
         stopped(stop_rx.clone()),
     );

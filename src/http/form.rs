@@ -184,8 +184,8 @@ fn parse_body(body: &[u8]) -> Result<HashMap<String, String>, OAuthError> {
             Some(at) => (&pair[..at], &pair[at + 1..]),
             None => (pair, &[][..]),
         };
-        let name = form_decode_bytes(name)?;
-        let value = form_decode_bytes(value)?;
+        let name = decode_component(name)?;
+        let value = decode_component(value)?;
         if params.insert(name.clone(), value).is_some() {
             return Err(OAuthError::repeated_parameter(&name));
         }
@@ -194,13 +194,13 @@ fn parse_body(body: &[u8]) -> Result<HashMap<String, String>, OAuthError> {
 }
 
 fn form_decode(text: &str) -> Result<String, OAuthError> {
-    form_decode_bytes(text.as_bytes())
+    decode_component(text.as_bytes())
 }
 
 /// Decodes one `application/x-www-form-urlencoded` name or value, refusing what
 /// lenient decoders would silently repair: a `%` not followed by two hex digits,
 /// and bytes that are not UTF-8.
-fn form_decode_bytes(raw: &[u8]) -> Result<String, OAuthError> {
+pub(crate) fn decode_component(raw: &[u8]) -> Result<String, OAuthError> {
     let malformed = raw.iter().enumerate().any(|(at, &b)| {
         b == b'%'
             && !(raw.get(at + 1).is_some_and(u8::is_ascii_hexdigit)

@@ -2,8 +2,9 @@
 //! the `TokenService` RPCs called in-process. Translation only: no rule about
 //! who gets a token is decided here.
 
+mod browser;
 mod check;
-mod error;
+pub(crate) mod error;
 mod form;
 mod introspect;
 mod listener;

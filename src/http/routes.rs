@@ -7,7 +7,10 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{any, get, post};
 
+use std::sync::Arc;
+
 use super::MAX_BODY_BYTES;
+use super::browser::{self, Pages};
 use super::metrics::{Metrics, observe};
 use crate::config::Config;
 use crate::grpc::token_service::TokenServiceImpl;
@@ -28,7 +31,7 @@ impl ShimStore for SeaStore {
 }
 
 /// The settings the shim's own endpoints publish.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub(crate) struct ShimSettings {
     /// The issuer, the base of every URL in the metadata.
     pub(crate) issuer: String,
@@ -36,16 +39,20 @@ pub(crate) struct ShimSettings {
     pub(crate) default_access_token_ttl: i64,
     /// JWKS `max-age`: a cached JWKS never misses a key that signs.
     pub(crate) jwks_max_age: i64,
+    /// The browser pages (SPEC §7), built in or from `--template-dir`.
+    pub(crate) pages: Arc<Pages>,
 }
 
 impl ShimSettings {
-    /// The settings as the configuration gives them.
-    pub(crate) fn from_config(config: &Config) -> Self {
-        Self {
+    /// The settings as the configuration gives them; fails when a template
+    /// of `--template-dir` cannot be read or compiled.
+    pub(crate) fn from_config(config: &Config) -> anyhow::Result<Self> {
+        Ok(Self {
             issuer: config.policy.issuer.clone(),
             default_access_token_ttl: config.policy.access_token_ttl,
             jwks_max_age: config.key_publish_delay.max(1),
-        }
+            pages: Arc::new(Pages::load(config.template_dir.as_deref())?),
+        })
     }
 }
 
@@ -103,6 +110,7 @@ pub(crate) fn router<S: ShimStore>(
         .route("/healthz", get(super::probes::healthz))
         .route("/readyz", get(super::probes::readyz::<S>))
         .route("/metrics", get(super::metrics::render::<S>))
+        .merge(browser::routes::<S>())
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(axum::middleware::from_fn(observe))
         .with_state(state)

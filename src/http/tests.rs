@@ -57,6 +57,7 @@ fn shim() -> (axum::Router, Arc<Core<MemoryStore>>) {
         issuer: core.policy.issuer.clone(),
         default_access_token_ttl: 3600,
         jwks_max_age: 5,
+        pages: Arc::new(super::browser::Pages::load(None).unwrap()),
     };
     let service = TokenServiceImpl::new(Arc::clone(&core));
     (router(service, Metrics::install(), settings), core)

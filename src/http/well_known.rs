@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 use super::routes::{HttpState, ShimStore};
 use crate::clock;
 use crate::oauth::model::GrantType;
+use crate::oauth::pkce;
 
 pub(crate) async fn metadata<S: ShimStore>(State(state): State<HttpState<S>>) -> Json<Value> {
     let issuer = &state.settings.issuer;
@@ -17,12 +18,16 @@ pub(crate) async fn metadata<S: ShimStore>(State(state): State<HttpState<S>>) ->
     let algs: Vec<&str> = state.store().key_ring().published_algorithms();
     Json(json!({
         "issuer": issuer,
+        "authorization_endpoint": format!("{issuer}/oauth/authorize"),
         "token_endpoint": format!("{issuer}/oauth/token"),
         "introspection_endpoint": format!("{issuer}/oauth/introspect"),
         "revocation_endpoint": format!("{issuer}/oauth/revoke"),
         "jwks_uri": format!("{issuer}/.well-known/jwks.json"),
         "grant_types_supported": grant_types,
-        "response_types_supported": [],
+        "response_types_supported": ["code", "token"],
+        "response_modes_supported": ["query", "fragment"],
+        "code_challenge_methods_supported": [pkce::S256],
+        "authorization_response_iss_parameter_supported": true,
         "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
         "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
         "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],

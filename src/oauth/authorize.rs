@@ -24,7 +24,9 @@ use super::model::{AuthorizationCodeRecord, Client, GrantType, PkceRule, UnixTim
 use super::pkce;
 use super::redirect_uri;
 use super::scope::ScopeSet;
+use super::sessions::{self, StartedSession};
 use super::storage::Stores;
+use super::user_auth::{LoginAttempt, authenticate_user};
 use crate::tokens::credential::{self, CredentialKind};
 use crate::tokens::secret::hash_secret;
 
@@ -208,16 +210,20 @@ pub enum Decision {
     Deny,
 }
 
-/// `GET` or `POST /oauth/authorize`: the request, and the user the session
-/// cookie names, if any.
+/// `GET` or `POST /oauth/authorize`: the request, and the session cookie's
+/// value, if the browser sent one.
 pub async fn authorize<S: Stores>(
     core: &Core<S>,
     params: &AuthorizeParameters,
-    user: Option<User>,
+    session: Option<&str>,
     now: UnixTime,
 ) -> Outcome {
     let request = match validate(core, params).await {
         Ok(request) => request,
+        Err(outcome) => return outcome,
+    };
+    let user = match session_user(core, &request, session, now).await {
+        Ok(user) => user,
         Err(outcome) => return outcome,
     };
     let user = match user {
@@ -237,12 +243,50 @@ pub async fn authorize<S: Stores>(
     }
 }
 
-/// The consent form's `POST`: the request again, the session's user, and
-/// the decision.
+/// What a login attempt on the login page comes to.
+pub enum LoginOutcome {
+    /// The request itself is refused: answer as [`authorize`] would.
+    Refused(Outcome),
+    /// The login failed: the login page again, with the SPEC §4 description.
+    Failed(Box<ValidRequest>, OAuthError),
+    /// A new session; the browser goes on to the request without `login` in
+    /// its `prompt` ([`AuthorizeParameters::after_login`]).
+    LoggedIn(StartedSession),
+}
+
+/// The login form's `POST`: the request again, and the attempt. The login
+/// decision is the password grant's ([`authenticate_user`]), so the page
+/// gives the same answers in the same order and counts towards the same
+/// lockout; a success starts a new session, never reuses one.
+pub(crate) async fn log_in<S: Stores>(
+    core: &Core<S>,
+    params: &AuthorizeParameters,
+    attempt: &LoginAttempt,
+    now: UnixTime,
+) -> LoginOutcome {
+    let request = match validate(core, params).await {
+        Ok(request) => request,
+        Err(outcome) => return LoginOutcome::Refused(outcome),
+    };
+    if attempt.login.is_empty() {
+        return LoginOutcome::Failed(Box::new(request), OAuthError::missing_username());
+    }
+    let user = match authenticate_user(core, attempt).await {
+        Ok(user) => user,
+        Err(err) => return LoginOutcome::Failed(Box::new(request), err),
+    };
+    match sessions::start(core, &user, now).await {
+        Ok(session) => LoginOutcome::LoggedIn(session),
+        Err(err) => LoginOutcome::Refused(error_redirect(core, &request, err.into())),
+    }
+}
+
+/// The consent form's `POST`: the request again, the session cookie's value,
+/// and the decision.
 pub async fn decide<S: Stores>(
     core: &Core<S>,
     params: &AuthorizeParameters,
-    user: Option<User>,
+    session: Option<&str>,
     decision: Decision,
     now: UnixTime,
 ) -> Outcome {
@@ -250,7 +294,10 @@ pub async fn decide<S: Stores>(
         Ok(request) => request,
         Err(outcome) => return outcome,
     };
-    let Some(user) = user else {
+    let Some(user) = (match session_user(core, &request, session, now).await {
+        Ok(user) => user,
+        Err(outcome) => return outcome,
+    }) else {
         return Outcome::Login(Box::new(request));
     };
     if decision == Decision::Deny {
@@ -260,6 +307,22 @@ pub async fn decide<S: Stores>(
         return error_redirect(core, &request, err.into());
     }
     issue(core, &request, &user, now).await
+}
+
+/// The user the session cookie names; a database that does not answer is
+/// `temporarily_unavailable` for the client.
+async fn session_user<S: Stores>(
+    core: &Core<S>,
+    request: &ValidRequest,
+    session: Option<&str>,
+    now: UnixTime,
+) -> Result<Option<User>, Outcome> {
+    let Some(cookie) = session else {
+        return Ok(None);
+    };
+    sessions::user_of(core, cookie, now)
+        .await
+        .map_err(|err| error_redirect(core, request, err.into()))
 }
 
 /// Checks every parameter, in the order of the module's documentation.
