@@ -230,3 +230,166 @@ fn the_database_holds_no_secret_password_or_token_in_the_clear() {
         );
     }
 }
+
+/// Runs a command that must fail, checks that it failed as SPEC §3 says (a
+/// non-zero exit, nothing on stdout, one line on stderr) and returns that line.
+fn refused(database_url: &str, args: &[&str]) -> String {
+    let output = cli_output(database_url, args, None);
+    assert!(!output.status.success(), "{args:?} succeeded");
+    assert!(output.stdout.is_empty(), "{args:?}");
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert_eq!(stderr.trim_end().lines().count(), 1, "{args:?}: {stderr}");
+    stderr
+}
+
+#[test]
+fn client_create_registers_redirect_uris_skip_consent_and_pkce() {
+    let db = TestDb::new();
+    let plain = cli(&db.url, &["client", "create", "--name", "plain"]);
+    assert_eq!(plain["redirect_uris"], serde_json::json!([]));
+    assert_eq!(plain["skip_consent"], false);
+    assert_eq!(plain["pkce"], "required");
+
+    let web = cli(
+        &db.url,
+        &[
+            "client",
+            "create",
+            "--name",
+            "web",
+            "--grant-types",
+            "authorization_code,refresh_token,implicit",
+            "--redirect-uri",
+            "https://app.example/cb?from=oauthd",
+            "--redirect-uri",
+            "http://127.0.0.1:8080/cb",
+            "--skip-consent",
+            "--pkce",
+            "optional",
+        ],
+    );
+    assert_eq!(
+        web["grant_types"],
+        serde_json::json!(["authorization_code", "refresh_token", "implicit"])
+    );
+    let uris = serde_json::json!([
+        "https://app.example/cb?from=oauthd",
+        "http://127.0.0.1:8080/cb"
+    ]);
+    assert_eq!(web["redirect_uris"], uris);
+    assert_eq!(web["skip_consent"], true);
+    assert_eq!(web["pkce"], "optional");
+    assert!(web["client_secret"].is_string());
+
+    let native = cli(
+        &db.url,
+        &[
+            "client",
+            "create",
+            "--name",
+            "native",
+            "--public",
+            "--grant-types",
+            "authorization_code",
+            "--redirect-uri",
+            "com.example.app:/oauth2redirect",
+            "--redirect-uri",
+            "http://[::1]/cb",
+        ],
+    );
+    assert_eq!(
+        native["redirect_uris"],
+        serde_json::json!(["com.example.app:/oauth2redirect", "http://[::1]/cb"])
+    );
+    assert_eq!(native["pkce"], "required");
+    assert!(native.get("client_secret").is_none());
+
+    let shown = cli(
+        &db.url,
+        &["client", "show", web["client_id"].as_str().unwrap()],
+    );
+    assert_eq!(shown["redirect_uris"], uris);
+    assert_eq!(shown["skip_consent"], true);
+    assert_eq!(shown["pkce"], "optional");
+    let listed = cli(&db.url, &["client", "list"]);
+    let listed = listed.as_array().unwrap();
+    assert_eq!(listed.len(), 3);
+    for client in listed {
+        assert!(client["redirect_uris"].is_array(), "{client}");
+        assert!(client["skip_consent"].is_boolean(), "{client}");
+        assert!(client["pkce"].is_string(), "{client}");
+    }
+    let listed_web = listed
+        .iter()
+        .find(|client| client["client_id"] == web["client_id"])
+        .unwrap();
+    assert_eq!(listed_web["redirect_uris"], uris);
+}
+
+#[test]
+fn client_create_refuses_what_spec_7_refuses() {
+    let db = TestDb::new();
+    let code = ["--grant-types", "authorization_code"];
+    for (extra, reason) in [
+        (
+            &["--redirect-uri", "javascript:alert(1)"][..],
+            "scheme javascript:",
+        ),
+        (&["--redirect-uri", "data:text/html,hi"], "scheme data:"),
+        (&["--redirect-uri", "https://app.example/cb#"], "fragment"),
+        (
+            &["--redirect-uri", "https://app.example/cb#done"],
+            "fragment",
+        ),
+        (
+            &["--redirect-uri", "https://me@app.example/cb"],
+            "user-info",
+        ),
+        (&["--redirect-uri", "http://app.example/cb"], "loopback"),
+        (&["--redirect-uri", "/cb"], "absolute"),
+        (&["--redirect-uri", "https://app.example/a b"], "whitespace"),
+        (
+            &["--redirect-uri", "com.example.app:/cb"],
+            "public (native) clients only",
+        ),
+        (&[], "authorization_code needs at least one --redirect-uri"),
+        (
+            &[
+                "--pkce",
+                "optional",
+                "--public",
+                "--redirect-uri",
+                "com.example.app:/cb",
+            ],
+            "--pkce optional is for confidential clients only",
+        ),
+        (
+            &[
+                "--skip-consent",
+                "--public",
+                "--redirect-uri",
+                "https://app.example/cb",
+            ],
+            "--skip-consent is for first-party confidential clients only",
+        ),
+    ] {
+        let mut args = vec!["client", "create", "--name", "x"];
+        args.extend_from_slice(&code);
+        args.extend_from_slice(extra);
+        let stderr = refused(&db.url, &args);
+        assert!(stderr.contains(reason), "{args:?}: {stderr}");
+    }
+    let implicit = refused(
+        &db.url,
+        &[
+            "client",
+            "create",
+            "--name",
+            "x",
+            "--grant-types",
+            "implicit",
+        ],
+    );
+    assert!(implicit.contains("implicit needs"), "{implicit}");
+    assert_eq!(cli(&db.url, &["client", "list"]), serde_json::json!([]));
+}

@@ -17,6 +17,7 @@ pub mod login_throttle;
 pub mod model;
 pub mod presented;
 pub mod redirect_uri;
+pub mod registration;
 pub mod revocation_limit;
 pub(crate) mod revoke;
 pub mod scope;
