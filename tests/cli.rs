@@ -393,3 +393,231 @@ fn client_create_refuses_what_spec_7_refuses() {
     assert!(implicit.contains("implicit needs"), "{implicit}");
     assert_eq!(cli(&db.url, &["client", "list"]), serde_json::json!([]));
 }
+
+#[test]
+fn client_update_changes_only_what_it_names() {
+    let db = TestDb::new();
+    let created = cli(
+        &db.url,
+        &[
+            "client",
+            "create",
+            "--name",
+            "web",
+            "--grant-types",
+            "authorization_code,refresh_token",
+            "--scopes",
+            "read",
+            "--redirect-uri",
+            "https://a.example/cb",
+            "--redirect-uri",
+            "https://b.example/cb",
+            "--skip-consent",
+        ],
+    );
+    let id = created["client_id"].as_str().unwrap();
+    let unchanged = |value: &serde_json::Value, except: &[&str]| {
+        for (key, was) in created.as_object().unwrap() {
+            if key != "client_secret" && !except.contains(&key.as_str()) {
+                assert_eq!(&value[key], was, "{key} changed");
+            }
+        }
+        assert!(value.get("client_secret").is_none());
+    };
+
+    let renamed = cli(&db.url, &["client", "update", id, "--name", "web app"]);
+    assert_eq!(renamed["name"], "web app");
+    unchanged(&renamed, &["name"]);
+    assert_eq!(cli(&db.url, &["client", "show", id]), renamed);
+
+    let moved = cli(
+        &db.url,
+        &[
+            "client",
+            "update",
+            id,
+            "--redirect-uri",
+            "https://c.example/cb",
+        ],
+    );
+    assert_eq!(
+        moved["redirect_uris"],
+        serde_json::json!(["https://c.example/cb"]),
+        "the list is replaced, not added to"
+    );
+    unchanged(&moved, &["name", "redirect_uris"]);
+
+    let asking = cli(&db.url, &["client", "update", id, "--ask-consent"]);
+    assert_eq!(asking["skip_consent"], false);
+    unchanged(&asking, &["name", "redirect_uris", "skip_consent"]);
+
+    let rest = cli(
+        &db.url,
+        &[
+            "client",
+            "update",
+            "--grant-types",
+            "authorization_code,implicit",
+            "--scopes",
+            "read write",
+            "--access-token-ttl",
+            "120",
+            "--pkce",
+            "optional",
+            "--skip-consent",
+            id,
+        ],
+    );
+    assert_eq!(
+        rest["grant_types"],
+        serde_json::json!(["authorization_code", "implicit"])
+    );
+    assert_eq!(rest["scopes"], serde_json::json!(["read", "write"]));
+    assert_eq!(rest["access_token_ttl"], 120);
+    assert_eq!(rest["pkce"], "optional");
+    assert_eq!(rest["skip_consent"], true);
+    assert_eq!(rest["name"], "web app");
+    assert_eq!(
+        rest["redirect_uris"],
+        serde_json::json!(["https://c.example/cb"])
+    );
+    unchanged(
+        &rest,
+        &[
+            "name",
+            "redirect_uris",
+            "grant_types",
+            "scopes",
+            "access_token_ttl",
+            "pkce",
+        ],
+    );
+}
+
+#[test]
+fn client_update_refuses_a_client_the_rules_refuse_and_changes_nothing() {
+    let db = TestDb::new();
+    let service = cli(&db.url, &["client", "create", "--name", "service"]);
+    let service_id = service["client_id"].as_str().unwrap();
+    let native = cli(
+        &db.url,
+        &[
+            "client",
+            "create",
+            "--name",
+            "native",
+            "--public",
+            "--grant-types",
+            "authorization_code",
+            "--redirect-uri",
+            "com.example.app:/cb",
+        ],
+    );
+    let native_id = native["client_id"].as_str().unwrap();
+    for (args, reason) in [
+        (
+            &[
+                "client",
+                "update",
+                service_id,
+                "--grant-types",
+                "authorization_code",
+            ][..],
+            "authorization_code needs at least one --redirect-uri",
+        ),
+        (
+            &[
+                "client",
+                "update",
+                service_id,
+                "--redirect-uri",
+                "com.example.app:/cb",
+            ],
+            "public (native) clients only",
+        ),
+        (
+            &[
+                "client",
+                "update",
+                service_id,
+                "--redirect-uri",
+                "https://a.example/#",
+            ],
+            "fragment",
+        ),
+        (
+            &[
+                "client",
+                "update",
+                native_id,
+                "--grant-types",
+                "client_credentials",
+            ],
+            "a public client cannot use client_credentials",
+        ),
+        (
+            &["client", "update", native_id, "--pkce", "optional"],
+            "--pkce optional",
+        ),
+        (
+            &["client", "update", native_id, "--skip-consent"],
+            "--skip-consent",
+        ),
+        (
+            &["client", "update", native_id, "--access-token-ttl", "0"],
+            "positive number of seconds",
+        ),
+        (
+            &["client", "update", "nope", "--name", "x"],
+            "no client with id nope",
+        ),
+        (&["client", "update", native_id], "nothing to change"),
+    ] {
+        let stderr = refused(&db.url, args);
+        assert!(stderr.contains(reason), "{args:?}: {stderr}");
+    }
+    assert_eq!(cli(&db.url, &["client", "show", service_id]), {
+        let mut shown = service.clone();
+        shown.as_object_mut().unwrap().remove("client_secret");
+        shown
+    });
+    assert_eq!(cli(&db.url, &["client", "show", native_id]), native);
+
+    // Naming the redirect URIs the new grant needs in the same update is fine.
+    let browser = cli(
+        &db.url,
+        &[
+            "client",
+            "update",
+            service_id,
+            "--grant-types",
+            "client_credentials,authorization_code",
+            "--redirect-uri",
+            "https://a.example/cb",
+        ],
+    );
+    assert_eq!(
+        browser["grant_types"],
+        serde_json::json!(["client_credentials", "authorization_code"])
+    );
+}
+
+#[tokio::test]
+async fn client_update_reaches_a_running_server_before_it_returns() {
+    let db = TestDb::new();
+    let client = create_client(&db.url, &["--scopes", "read"]);
+    let server = Server::start(&db);
+    let mut grpc = server.grpc().await;
+    let asking_for_write = || oauthd::grpc::pb::IssueTokenRequest {
+        scope: Some("write".into()),
+        ..client_credentials_request(&client)
+    };
+    let refused = grpc.issue_token(asking_for_write()).await.unwrap_err();
+    assert_eq!(oauth_error(&refused).1, "invalid_scope");
+
+    cli(
+        &db.url,
+        &["client", "update", &client.id, "--scopes", "read write"],
+    );
+    grpc.issue_token(asking_for_write()).await.unwrap();
+}

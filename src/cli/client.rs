@@ -8,7 +8,7 @@ use crate::clock;
 use crate::oauth::model::{GrantType, PkceRule};
 use crate::oauth::registration::{Registration, check_registration};
 use crate::oauth::scope::ScopeSet;
-use crate::store::{ClientSpec, ClientView, SeaStore};
+use crate::store::{ClientSpec, ClientUpdate, ClientView, SeaStore};
 
 /// Client commands.
 #[derive(Debug, Subcommand)]
@@ -40,6 +40,37 @@ pub enum ClientCommand {
         /// Whether authorization requests must use PKCE (optional: confidential clients only).
         #[arg(long, value_parser = PKCE_RULES, default_value = "required")]
         pkce: String,
+    },
+    /// Change a client: only what is named; --redirect-uri replaces the whole list.
+    Update {
+        /// The client_id.
+        #[arg(allow_hyphen_values = true)]
+        id: String,
+        /// New display name.
+        #[arg(long)]
+        name: Option<String>,
+        /// Comma-separated grant types, replacing the old (client_credentials,
+        /// password, refresh_token, authorization_code, implicit).
+        #[arg(long, value_delimiter = ',')]
+        grant_types: Option<Vec<String>>,
+        /// Space-separated scopes, replacing the old.
+        #[arg(long)]
+        scopes: Option<String>,
+        /// Access-token lifetime for this client, seconds.
+        #[arg(long)]
+        access_token_ttl: Option<i64>,
+        /// A redirect URI; repeat for more. Replaces every registered one.
+        #[arg(long = "redirect-uri", value_name = "URI")]
+        redirect_uris: Vec<String>,
+        /// Never show the consent page (first-party confidential clients only).
+        #[arg(long, conflicts_with = "ask_consent")]
+        skip_consent: bool,
+        /// Show the consent page again.
+        #[arg(long)]
+        ask_consent: bool,
+        /// Whether authorization requests must use PKCE (optional: confidential clients only).
+        #[arg(long, value_parser = PKCE_RULES)]
+        pkce: Option<String>,
     },
     /// List clients.
     List,
@@ -118,6 +149,41 @@ pub(super) async fn run(command: ClientCommand, store: &SeaStore) -> anyhow::Res
             })
             .map_err(anyhow::Error::msg)?;
             Ok(client_json(&store.create_client(spec, clock::now()).await?))
+        }
+        ClientCommand::Update {
+            id,
+            name,
+            grant_types,
+            scopes,
+            access_token_ttl,
+            redirect_uris,
+            skip_consent,
+            ask_consent,
+            pkce,
+        } => {
+            let update = ClientUpdate {
+                name,
+                grant_types: grant_types.as_deref().map(parse_grant_types).transpose()?,
+                scopes: scopes.as_deref().map(parse_scopes).transpose()?,
+                access_token_ttl: check_ttl(access_token_ttl)?,
+                redirect_uris: (!redirect_uris.is_empty()).then(|| without_repeats(redirect_uris)),
+                skip_consent: (skip_consent || ask_consent).then_some(skip_consent),
+                pkce: pkce.as_deref().map(parse_pkce).transpose()?,
+            };
+            if update.is_empty() {
+                bail!("client update names nothing to change (see oauthd client update --help)");
+            }
+            let current = store
+                .show_client(&id)
+                .await?
+                .ok_or_else(|| super::no_client(&id))?;
+            let updated = update.applied_to(current.client);
+            check_registration(&Registration::of(&updated)).map_err(anyhow::Error::msg)?;
+            let client = store
+                .update_client(&id, update)
+                .await?
+                .ok_or_else(|| super::no_client(&id))?;
+            Ok(client_json(&client))
         }
         ClientCommand::List => {
             let clients = store.list_clients().await?;
