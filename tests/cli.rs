@@ -621,3 +621,124 @@ async fn client_update_reaches_a_running_server_before_it_returns() {
     );
     grpc.issue_token(asking_for_write()).await.unwrap();
 }
+
+#[test]
+fn user_sessions_logout_and_revoke_consent_answer_for_a_user_without_any() {
+    let db = TestDb::new();
+    create_user(
+        &db.url,
+        "ines",
+        "pw-123456",
+        &["--email", "ines@example.com"],
+    );
+    let client = create_client(&db.url, &[]);
+    assert_eq!(
+        cli(&db.url, &["user", "sessions", "ines"]),
+        serde_json::json!([])
+    );
+    assert_eq!(
+        cli(&db.url, &["user", "logout", "ines@example.com"]),
+        serde_json::json!({ "username": "ines", "sessions_ended": 0 })
+    );
+    assert_eq!(
+        cli(&db.url, &["user", "revoke-consent", "ines"]),
+        serde_json::json!({ "username": "ines", "client_id": null, "consents_revoked": 0 })
+    );
+    assert_eq!(
+        cli(
+            &db.url,
+            &["user", "revoke-consent", "ines", "--client", &client.id]
+        ),
+        serde_json::json!({ "username": "ines", "client_id": client.id, "consents_revoked": 0 })
+    );
+
+    for (args, reason) in [
+        (&["user", "sessions", "nobody"][..], "no user nobody"),
+        (&["user", "logout", "nobody"], "no user nobody"),
+        (&["user", "revoke-consent", "nobody"], "no user nobody"),
+        (
+            &["user", "revoke-consent", "nobody", "--client", &client.id],
+            "no user nobody",
+        ),
+        (
+            &["user", "revoke-consent", "ines", "--client", "nope"],
+            "no client with id nope",
+        ),
+    ] {
+        let stderr = refused(&db.url, args);
+        assert!(stderr.contains(reason), "{args:?}: {stderr}");
+    }
+}
+
+/// Runs SQL on the test database, as a browser login or consent would have
+/// left rows behind.
+async fn execute(database_url: &str, sql: &str) {
+    use sea_orm::ConnectionTrait as _;
+    let db = sea_orm::Database::connect(database_url).await.unwrap();
+    db.execute_unprepared(sql).await.unwrap();
+    db.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn user_sessions_shows_only_times_and_logout_and_revoke_consent_count_what_went() {
+    let db = TestDb::new();
+    let ines = create_user(&db.url, "ines", "pw-123456", &[]);
+    let ines = ines["id"].as_str().unwrap();
+    let other = create_user(&db.url, "otto", "pw-123456", &[]);
+    let other = other["id"].as_str().unwrap();
+    let a = create_client(&db.url, &[]);
+    let b = create_client(&db.url, &[]);
+    execute(
+        &db.url,
+        &format!(
+            "INSERT INTO sessions (session_hash, user_id, created_at, expires_at) VALUES \
+             ('live-session-hash', '{ines}', 1700000100, 4000000000), \
+             ('older-session-hash', '{ines}', 1700000000, 4000000000), \
+             ('expired-session-hash', '{ines}', 1600000000, 1600086400), \
+             ('others-session-hash', '{other}', 1700000000, 4000000000); \
+             INSERT INTO consents (user_id, client_id, scope, updated_at) VALUES \
+             ('{ines}', '{a}', 'read', 1700000000), ('{ines}', '{b}', 'read', 1700000000), \
+             ('{other}', '{a}', 'read', 1700000000)",
+            a = a.id,
+            b = b.id,
+        ),
+    )
+    .await;
+
+    let output = cli_output(&db.url, &["user", "sessions", "ines"], None);
+    assert!(output.status.success());
+    let printed = String::from_utf8(output.stdout).unwrap();
+    assert!(!printed.contains("session-hash"), "{printed}");
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&printed).unwrap(),
+        serde_json::json!([
+            { "created_at": 1700000000, "expires_at": 4000000000_i64 },
+            { "created_at": 1700000100, "expires_at": 4000000000_i64 },
+        ]),
+        "oldest first, and not the expired one"
+    );
+
+    let ended = cli(&db.url, &["user", "logout", "ines"]);
+    assert_eq!(ended["sessions_ended"], 3, "the expired row goes too");
+    assert_eq!(
+        cli(&db.url, &["user", "sessions", "ines"]),
+        serde_json::json!([])
+    );
+    assert_eq!(
+        cli(&db.url, &["user", "sessions", "otto"])
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+
+    let one = cli(
+        &db.url,
+        &["user", "revoke-consent", "ines", "--client", &a.id],
+    );
+    assert_eq!(one["consents_revoked"], 1);
+    let rest = cli(&db.url, &["user", "revoke-consent", "ines"]);
+    assert_eq!(rest["consents_revoked"], 1);
+    let others = cli(&db.url, &["user", "revoke-consent", "otto"]);
+    assert_eq!(others["consents_revoked"], 1, "other users keep theirs");
+}
