@@ -230,3 +230,515 @@ fn the_database_holds_no_secret_password_or_token_in_the_clear() {
         );
     }
 }
+
+/// Runs a command that must fail, checks that it failed as SPEC §3 says (a
+/// non-zero exit, nothing on stdout, one line on stderr) and returns that line.
+fn refused(database_url: &str, args: &[&str]) -> String {
+    let output = cli_output(database_url, args, None);
+    assert!(!output.status.success(), "{args:?} succeeded");
+    assert!(output.stdout.is_empty(), "{args:?}");
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert_eq!(stderr.trim_end().lines().count(), 1, "{args:?}: {stderr}");
+    stderr
+}
+
+#[test]
+fn client_create_registers_redirect_uris_skip_consent_and_pkce() {
+    let db = TestDb::new();
+    let plain = cli(&db.url, &["client", "create", "--name", "plain"]);
+    assert_eq!(plain["redirect_uris"], serde_json::json!([]));
+    assert_eq!(plain["skip_consent"], false);
+    assert_eq!(plain["pkce"], "required");
+
+    let web = cli(
+        &db.url,
+        &[
+            "client",
+            "create",
+            "--name",
+            "web",
+            "--grant-types",
+            "authorization_code,refresh_token,implicit",
+            "--redirect-uri",
+            "https://app.example/cb?from=oauthd",
+            "--redirect-uri",
+            "http://127.0.0.1:8080/cb",
+            "--skip-consent",
+            "--pkce",
+            "optional",
+        ],
+    );
+    assert_eq!(
+        web["grant_types"],
+        serde_json::json!(["authorization_code", "refresh_token", "implicit"])
+    );
+    let uris = serde_json::json!([
+        "https://app.example/cb?from=oauthd",
+        "http://127.0.0.1:8080/cb"
+    ]);
+    assert_eq!(web["redirect_uris"], uris);
+    assert_eq!(web["skip_consent"], true);
+    assert_eq!(web["pkce"], "optional");
+    assert!(web["client_secret"].is_string());
+
+    let native = cli(
+        &db.url,
+        &[
+            "client",
+            "create",
+            "--name",
+            "native",
+            "--public",
+            "--grant-types",
+            "authorization_code",
+            "--redirect-uri",
+            "com.example.app:/oauth2redirect",
+            "--redirect-uri",
+            "http://[::1]/cb",
+        ],
+    );
+    assert_eq!(
+        native["redirect_uris"],
+        serde_json::json!(["com.example.app:/oauth2redirect", "http://[::1]/cb"])
+    );
+    assert_eq!(native["pkce"], "required");
+    assert!(native.get("client_secret").is_none());
+
+    let shown = cli(
+        &db.url,
+        &["client", "show", web["client_id"].as_str().unwrap()],
+    );
+    assert_eq!(shown["redirect_uris"], uris);
+    assert_eq!(shown["skip_consent"], true);
+    assert_eq!(shown["pkce"], "optional");
+    let listed = cli(&db.url, &["client", "list"]);
+    let listed = listed.as_array().unwrap();
+    assert_eq!(listed.len(), 3);
+    for client in listed {
+        assert!(client["redirect_uris"].is_array(), "{client}");
+        assert!(client["skip_consent"].is_boolean(), "{client}");
+        assert!(client["pkce"].is_string(), "{client}");
+    }
+    let listed_web = listed
+        .iter()
+        .find(|client| client["client_id"] == web["client_id"])
+        .unwrap();
+    assert_eq!(listed_web["redirect_uris"], uris);
+}
+
+#[test]
+fn client_create_refuses_what_spec_7_refuses() {
+    let db = TestDb::new();
+    let code = ["--grant-types", "authorization_code"];
+    for (extra, reason) in [
+        (
+            &["--redirect-uri", "javascript:alert(1)"][..],
+            "scheme javascript:",
+        ),
+        (&["--redirect-uri", "data:text/html,hi"], "scheme data:"),
+        (&["--redirect-uri", "https://app.example/cb#"], "fragment"),
+        (
+            &["--redirect-uri", "https://app.example/cb#done"],
+            "fragment",
+        ),
+        (
+            &["--redirect-uri", "https://me@app.example/cb"],
+            "user-info",
+        ),
+        (&["--redirect-uri", "http://app.example/cb"], "loopback"),
+        (&["--redirect-uri", "/cb"], "absolute"),
+        (&["--redirect-uri", "https://app.example/a b"], "whitespace"),
+        (
+            &["--redirect-uri", "com.example.app:/cb"],
+            "public (native) clients only",
+        ),
+        (&[], "authorization_code needs at least one --redirect-uri"),
+        (
+            &[
+                "--pkce",
+                "optional",
+                "--public",
+                "--redirect-uri",
+                "com.example.app:/cb",
+            ],
+            "--pkce optional is for confidential clients only",
+        ),
+        (
+            &[
+                "--skip-consent",
+                "--public",
+                "--redirect-uri",
+                "https://app.example/cb",
+            ],
+            "--skip-consent is for first-party confidential clients only",
+        ),
+    ] {
+        let mut args = vec!["client", "create", "--name", "x"];
+        args.extend_from_slice(&code);
+        args.extend_from_slice(extra);
+        let stderr = refused(&db.url, &args);
+        assert!(stderr.contains(reason), "{args:?}: {stderr}");
+    }
+    let implicit = refused(
+        &db.url,
+        &[
+            "client",
+            "create",
+            "--name",
+            "x",
+            "--grant-types",
+            "implicit",
+        ],
+    );
+    assert!(implicit.contains("implicit needs"), "{implicit}");
+    assert_eq!(cli(&db.url, &["client", "list"]), serde_json::json!([]));
+}
+
+#[test]
+fn client_update_changes_only_what_it_names() {
+    let db = TestDb::new();
+    let created = cli(
+        &db.url,
+        &[
+            "client",
+            "create",
+            "--name",
+            "web",
+            "--grant-types",
+            "authorization_code,refresh_token",
+            "--scopes",
+            "read",
+            "--redirect-uri",
+            "https://a.example/cb",
+            "--redirect-uri",
+            "https://b.example/cb",
+            "--skip-consent",
+        ],
+    );
+    let id = created["client_id"].as_str().unwrap();
+    let unchanged = |value: &serde_json::Value, except: &[&str]| {
+        for (key, was) in created.as_object().unwrap() {
+            if key != "client_secret" && !except.contains(&key.as_str()) {
+                assert_eq!(&value[key], was, "{key} changed");
+            }
+        }
+        assert!(value.get("client_secret").is_none());
+    };
+
+    let renamed = cli(&db.url, &["client", "update", id, "--name", "web app"]);
+    assert_eq!(renamed["name"], "web app");
+    unchanged(&renamed, &["name"]);
+    assert_eq!(cli(&db.url, &["client", "show", id]), renamed);
+
+    let moved = cli(
+        &db.url,
+        &[
+            "client",
+            "update",
+            id,
+            "--redirect-uri",
+            "https://c.example/cb",
+        ],
+    );
+    assert_eq!(
+        moved["redirect_uris"],
+        serde_json::json!(["https://c.example/cb"]),
+        "the list is replaced, not added to"
+    );
+    unchanged(&moved, &["name", "redirect_uris"]);
+
+    let asking = cli(&db.url, &["client", "update", id, "--ask-consent"]);
+    assert_eq!(asking["skip_consent"], false);
+    unchanged(&asking, &["name", "redirect_uris", "skip_consent"]);
+
+    let rest = cli(
+        &db.url,
+        &[
+            "client",
+            "update",
+            "--grant-types",
+            "authorization_code,implicit",
+            "--scopes",
+            "read write",
+            "--access-token-ttl",
+            "120",
+            "--pkce",
+            "optional",
+            "--skip-consent",
+            id,
+        ],
+    );
+    assert_eq!(
+        rest["grant_types"],
+        serde_json::json!(["authorization_code", "implicit"])
+    );
+    assert_eq!(rest["scopes"], serde_json::json!(["read", "write"]));
+    assert_eq!(rest["access_token_ttl"], 120);
+    assert_eq!(rest["pkce"], "optional");
+    assert_eq!(rest["skip_consent"], true);
+    assert_eq!(rest["name"], "web app");
+    assert_eq!(
+        rest["redirect_uris"],
+        serde_json::json!(["https://c.example/cb"])
+    );
+    unchanged(
+        &rest,
+        &[
+            "name",
+            "redirect_uris",
+            "grant_types",
+            "scopes",
+            "access_token_ttl",
+            "pkce",
+        ],
+    );
+}
+
+#[test]
+fn client_update_refuses_a_client_the_rules_refuse_and_changes_nothing() {
+    let db = TestDb::new();
+    let service = cli(&db.url, &["client", "create", "--name", "service"]);
+    let service_id = service["client_id"].as_str().unwrap();
+    let native = cli(
+        &db.url,
+        &[
+            "client",
+            "create",
+            "--name",
+            "native",
+            "--public",
+            "--grant-types",
+            "authorization_code",
+            "--redirect-uri",
+            "com.example.app:/cb",
+        ],
+    );
+    let native_id = native["client_id"].as_str().unwrap();
+    for (args, reason) in [
+        (
+            &[
+                "client",
+                "update",
+                service_id,
+                "--grant-types",
+                "authorization_code",
+            ][..],
+            "authorization_code needs at least one --redirect-uri",
+        ),
+        (
+            &[
+                "client",
+                "update",
+                service_id,
+                "--redirect-uri",
+                "com.example.app:/cb",
+            ],
+            "public (native) clients only",
+        ),
+        (
+            &[
+                "client",
+                "update",
+                service_id,
+                "--redirect-uri",
+                "https://a.example/#",
+            ],
+            "fragment",
+        ),
+        (
+            &[
+                "client",
+                "update",
+                native_id,
+                "--grant-types",
+                "client_credentials",
+            ],
+            "a public client cannot use client_credentials",
+        ),
+        (
+            &["client", "update", native_id, "--pkce", "optional"],
+            "--pkce optional",
+        ),
+        (
+            &["client", "update", native_id, "--skip-consent"],
+            "--skip-consent",
+        ),
+        (
+            &["client", "update", native_id, "--access-token-ttl", "0"],
+            "positive number of seconds",
+        ),
+        (
+            &["client", "update", "nope", "--name", "x"],
+            "no client with id nope",
+        ),
+        (&["client", "update", native_id], "nothing to change"),
+    ] {
+        let stderr = refused(&db.url, args);
+        assert!(stderr.contains(reason), "{args:?}: {stderr}");
+    }
+    assert_eq!(cli(&db.url, &["client", "show", service_id]), {
+        let mut shown = service.clone();
+        shown.as_object_mut().unwrap().remove("client_secret");
+        shown
+    });
+    assert_eq!(cli(&db.url, &["client", "show", native_id]), native);
+
+    // Naming the redirect URIs the new grant needs in the same update is fine.
+    let browser = cli(
+        &db.url,
+        &[
+            "client",
+            "update",
+            service_id,
+            "--grant-types",
+            "client_credentials,authorization_code",
+            "--redirect-uri",
+            "https://a.example/cb",
+        ],
+    );
+    assert_eq!(
+        browser["grant_types"],
+        serde_json::json!(["client_credentials", "authorization_code"])
+    );
+}
+
+#[tokio::test]
+async fn client_update_reaches_a_running_server_before_it_returns() {
+    let db = TestDb::new();
+    let client = create_client(&db.url, &["--scopes", "read"]);
+    let server = Server::start(&db);
+    let mut grpc = server.grpc().await;
+    let asking_for_write = || oauthd::grpc::pb::IssueTokenRequest {
+        scope: Some("write".into()),
+        ..client_credentials_request(&client)
+    };
+    let refused = grpc.issue_token(asking_for_write()).await.unwrap_err();
+    assert_eq!(oauth_error(&refused).1, "invalid_scope");
+
+    cli(
+        &db.url,
+        &["client", "update", &client.id, "--scopes", "read write"],
+    );
+    grpc.issue_token(asking_for_write()).await.unwrap();
+}
+
+#[test]
+fn user_sessions_logout_and_revoke_consent_answer_for_a_user_without_any() {
+    let db = TestDb::new();
+    create_user(
+        &db.url,
+        "ines",
+        "pw-123456",
+        &["--email", "ines@example.com"],
+    );
+    let client = create_client(&db.url, &[]);
+    assert_eq!(
+        cli(&db.url, &["user", "sessions", "ines"]),
+        serde_json::json!([])
+    );
+    assert_eq!(
+        cli(&db.url, &["user", "logout", "ines@example.com"]),
+        serde_json::json!({ "username": "ines", "sessions_ended": 0 })
+    );
+    assert_eq!(
+        cli(&db.url, &["user", "revoke-consent", "ines"]),
+        serde_json::json!({ "username": "ines", "client_id": null, "consents_revoked": 0 })
+    );
+    assert_eq!(
+        cli(
+            &db.url,
+            &["user", "revoke-consent", "ines", "--client", &client.id]
+        ),
+        serde_json::json!({ "username": "ines", "client_id": client.id, "consents_revoked": 0 })
+    );
+
+    for (args, reason) in [
+        (&["user", "sessions", "nobody"][..], "no user nobody"),
+        (&["user", "logout", "nobody"], "no user nobody"),
+        (&["user", "revoke-consent", "nobody"], "no user nobody"),
+        (
+            &["user", "revoke-consent", "nobody", "--client", &client.id],
+            "no user nobody",
+        ),
+        (
+            &["user", "revoke-consent", "ines", "--client", "nope"],
+            "no client with id nope",
+        ),
+    ] {
+        let stderr = refused(&db.url, args);
+        assert!(stderr.contains(reason), "{args:?}: {stderr}");
+    }
+}
+
+/// Runs SQL on the test database, as a browser login or consent would have
+/// left rows behind.
+async fn execute(database_url: &str, sql: &str) {
+    use sea_orm::ConnectionTrait as _;
+    let db = sea_orm::Database::connect(database_url).await.unwrap();
+    db.execute_unprepared(sql).await.unwrap();
+    db.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn user_sessions_shows_only_times_and_logout_and_revoke_consent_count_what_went() {
+    let db = TestDb::new();
+    let ines = create_user(&db.url, "ines", "pw-123456", &[]);
+    let ines = ines["id"].as_str().unwrap();
+    let other = create_user(&db.url, "otto", "pw-123456", &[]);
+    let other = other["id"].as_str().unwrap();
+    let a = create_client(&db.url, &[]);
+    let b = create_client(&db.url, &[]);
+    execute(
+        &db.url,
+        &format!(
+            "INSERT INTO sessions (session_hash, user_id, created_at, expires_at) VALUES \
+             ('live-session-hash', '{ines}', 1700000100, 4000000000), \
+             ('older-session-hash', '{ines}', 1700000000, 4000000000), \
+             ('expired-session-hash', '{ines}', 1600000000, 1600086400), \
+             ('others-session-hash', '{other}', 1700000000, 4000000000); \
+             INSERT INTO consents (user_id, client_id, scope, updated_at) VALUES \
+             ('{ines}', '{a}', 'read', 1700000000), ('{ines}', '{b}', 'read', 1700000000), \
+             ('{other}', '{a}', 'read', 1700000000)",
+            a = a.id,
+            b = b.id,
+        ),
+    )
+    .await;
+
+    let output = cli_output(&db.url, &["user", "sessions", "ines"], None);
+    assert!(output.status.success());
+    let printed = String::from_utf8(output.stdout).unwrap();
+    assert!(!printed.contains("session-hash"), "{printed}");
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&printed).unwrap(),
+        serde_json::json!([
+            { "created_at": 1700000000, "expires_at": 4000000000_i64 },
+            { "created_at": 1700000100, "expires_at": 4000000000_i64 },
+        ]),
+        "oldest first, and not the expired one"
+    );
+
+    let ended = cli(&db.url, &["user", "logout", "ines"]);
+    assert_eq!(ended["sessions_ended"], 3, "the expired row goes too");
+    assert_eq!(
+        cli(&db.url, &["user", "sessions", "ines"]),
+        serde_json::json!([])
+    );
+    assert_eq!(
+        cli(&db.url, &["user", "sessions", "otto"])
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+
+    let one = cli(
+        &db.url,
+        &["user", "revoke-consent", "ines", "--client", &a.id],
+    );
+    assert_eq!(one["consents_revoked"], 1);
+    let rest = cli(&db.url, &["user", "revoke-consent", "ines"]);
+    assert_eq!(rest["consents_revoked"], 1);
+    let others = cli(&db.url, &["user", "revoke-consent", "otto"]);
+    assert_eq!(others["consents_revoked"], 1, "other users keep theirs");
+}

@@ -5,7 +5,8 @@ use serde_json::{Value, json};
 
 use super::read_password_stdin;
 use crate::clock;
-use crate::oauth::model::User;
+use crate::oauth::model::{SessionRecord, User};
+use crate::oauth::storage::UserStore as _;
 use crate::store::{SeaStore, UserChange, UserSpec};
 use crate::tokens::password::hash_password;
 
@@ -66,10 +67,31 @@ pub enum UserCommand {
         #[arg(long, required = true)]
         password_stdin: bool,
     },
+    /// List the user's browser sessions: when each began and ends, never its id.
+    Sessions {
+        /// Username, email or phone.
+        #[arg(allow_hyphen_values = true)]
+        user: String,
+    },
+    /// End every browser session of the user.
+    Logout {
+        /// Username, email or phone.
+        #[arg(allow_hyphen_values = true)]
+        user: String,
+    },
+    /// Forget the scopes the user approved, for one client or for all.
+    RevokeConsent {
+        /// Username, email or phone.
+        #[arg(allow_hyphen_values = true)]
+        user: String,
+        /// Only this client's consent.
+        #[arg(long = "client", value_name = "ID", allow_hyphen_values = true)]
+        client_id: Option<String>,
+    },
 }
 
 /// Whether the command changes what servers hold in memory (locked and disabled
-/// users); passwords are always read from the database.
+/// users); passwords, sessions and consents are always read from the database.
 pub(super) fn changes_served_state(command: &UserCommand) -> bool {
     matches!(
         command,
@@ -110,12 +132,63 @@ pub(super) async fn run(command: UserCommand, store: &SeaStore) -> anyhow::Resul
             let hash = hash_off_runtime(read_password_stdin().await?).await?;
             (user, UserChange::SetPassword(hash))
         }
+        UserCommand::Sessions { user } => {
+            let user = find_user(store, &user).await?;
+            let now = clock::now();
+            let sessions = store.sessions_of(&user.id).await?;
+            // A session past its end is over, whether or not purge has
+            // removed its row yet.
+            let live = sessions.iter().filter(|session| session.expires_at > now);
+            return Ok(Value::Array(live.map(session_json).collect()));
+        }
+        UserCommand::Logout { user } => {
+            let user = find_user(store, &user).await?;
+            let ended = store.end_sessions(&user.id).await?;
+            return Ok(json!({ "username": user.username, "sessions_ended": ended }));
+        }
+        UserCommand::RevokeConsent { user, client_id } => {
+            let user = find_user(store, &user).await?;
+            if let Some(client_id) = &client_id
+                && store.show_client(client_id).await?.is_none()
+            {
+                return Err(super::no_client(client_id));
+            }
+            let revoked = store.forget_consent(&user.id, client_id.as_deref()).await?;
+            return Ok(json!({
+                "username": user.username,
+                "client_id": client_id,
+                "consents_revoked": revoked,
+            }));
+        }
     };
     let user = store
         .change_user(&login, change)
         .await?
-        .ok_or_else(|| anyhow::anyhow!("no user {login}"))?;
+        .ok_or_else(|| no_user(&login))?;
     Ok(user_json(&user))
+}
+
+/// The user `login` (username, email or phone) names.
+async fn find_user(store: &SeaStore, login: &str) -> anyhow::Result<User> {
+    store
+        .find_user_by_login(login)
+        .await?
+        .ok_or_else(|| no_user(login))
+}
+
+/// The error of a command that names a user nobody created.
+fn no_user(login: &str) -> anyhow::Error {
+    anyhow::anyhow!("no user {login}")
+}
+
+/// A session as `user sessions` shows it (SPEC §7): its times only. Never
+/// its id, which would let whoever reads the output take the session over,
+/// nor the hash the database keys it by.
+fn session_json(session: &SessionRecord) -> Value {
+    json!({
+        "created_at": session.created_at,
+        "expires_at": session.expires_at,
+    })
 }
 
 async fn hash_off_runtime(password: String) -> anyhow::Result<String> {

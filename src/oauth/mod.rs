@@ -19,6 +19,7 @@ pub mod model;
 pub mod pkce;
 pub mod presented;
 pub mod redirect_uri;
+pub mod registration;
 pub mod revocation_limit;
 pub(crate) mod revoke;
 pub mod scope;

@@ -37,7 +37,7 @@ use sea_orm::DatabaseConnection;
 use tokio::sync::watch;
 
 pub use api_keys::ApiKeyView;
-pub use clients::{ClientSpec, ClientView};
+pub use clients::{ClientSpec, ClientUpdate, ClientView};
 pub use keys::KeyView;
 pub use users::{UserChange, UserSpec};
 

@@ -83,3 +83,88 @@ impl SeaStore {
         end_sessions_of(turn.db(), user_id).await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+    use crate::store::{UserChange, UserSpec};
+
+    const NOW: i64 = 1_800_000_000;
+
+    async fn store() -> (tempfile::TempDir, SeaStore) {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
+        let store = SeaStore::open(&url, 2, None).await.unwrap();
+        (dir, store)
+    }
+
+    async fn user(store: &SeaStore, name: &str) -> String {
+        let spec = UserSpec {
+            username: name.into(),
+            email: None,
+            phone: None,
+            password_hash: "unused".into(),
+        };
+        store.create_user(spec, NOW).await.unwrap().id
+    }
+
+    async fn log_in(store: &SeaStore, user_id: &str, at: i64) {
+        let session = SessionRecord {
+            session_hash: format!("hash-of-{user_id}-{at}"),
+            user_id: user_id.to_owned(),
+            created_at: at,
+            expires_at: at + 86_400,
+        };
+        store.insert_session(&session).await.unwrap();
+    }
+
+    fn times(sessions: &[SessionRecord]) -> Vec<i64> {
+        sessions.iter().map(|session| session.created_at).collect()
+    }
+
+    #[tokio::test]
+    async fn sessions_of_lists_one_users_sessions_oldest_first_and_end_sessions_ends_them() {
+        let (_dir, store) = store().await;
+        let ana = user(&store, "ana").await;
+        let ben = user(&store, "ben").await;
+        log_in(&store, &ana, NOW + 2).await;
+        log_in(&store, &ana, NOW + 1).await;
+        log_in(&store, &ben, NOW).await;
+        assert_eq!(
+            times(&store.sessions_of(&ana).await.unwrap()),
+            [NOW + 1, NOW + 2]
+        );
+
+        assert_eq!(store.end_sessions(&ana).await.unwrap(), 2);
+        assert!(store.sessions_of(&ana).await.unwrap().is_empty());
+        assert_eq!(store.end_sessions(&ana).await.unwrap(), 0);
+        assert_eq!(times(&store.sessions_of(&ben).await.unwrap()), [NOW]);
+    }
+
+    // SPEC §7: locking or disabling a user ends their sessions; a new
+    // password does too. The other changes leave them be.
+    #[tokio::test]
+    async fn locking_disabling_and_a_new_password_end_the_users_sessions() {
+        let (_dir, store) = store().await;
+        let ana = user(&store, "ana").await;
+        let ben = user(&store, "ben").await;
+        log_in(&store, &ben, NOW).await;
+        for (change, ends) in [
+            (UserChange::ExpirePassword, false),
+            (UserChange::Unlock, false),
+            (UserChange::Enable, false),
+            (UserChange::Lock, true),
+            (UserChange::Disable, true),
+            (UserChange::SetPassword("new hash".into()), true),
+        ] {
+            log_in(&store, &ana, NOW).await;
+            store.change_user("ana", change.clone()).await.unwrap();
+            let left = store.sessions_of(&ana).await.unwrap().len();
+            assert_eq!(left, usize::from(!ends), "{change:?}");
+            store.end_sessions(&ana).await.unwrap();
+        }
+        assert_eq!(store.sessions_of(&ben).await.unwrap().len(), 1);
+    }
+}
