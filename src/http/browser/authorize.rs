@@ -102,9 +102,10 @@ pub(crate) async fn login<S: ShimStore>(
         LoginOutcome::Refused(outcome) => page.outcome(outcome),
         LoginOutcome::Failed(request, err) => page.login_page(&request, Some(&err), username),
         LoginOutcome::LoggedIn(session) => {
-            let next = form_urlencoded::Serializer::new(String::from("/oauth/authorize?"))
+            let query = form_urlencoded::Serializer::new(String::new())
                 .extend_pairs(params.after_login().entries())
                 .finish();
+            let next = format!("/oauth/authorize?{query}");
             let mut response = render::redirect_to(&next, RedirectStatus::SeeOther);
             let ttl = session.expires_at - clock::now();
             response.headers_mut().append(

@@ -69,8 +69,7 @@ impl CookiePolicy {
             cookie.set_max_age(cookie::time::Duration::seconds(max_age));
         }
         // Names and values here are ours: a session id or token is base64url.
-        HeaderValue::from_str(&cookie.to_string())
-            .unwrap_or_else(|_| HeaderValue::from_static(""))
+        HeaderValue::from_str(&cookie.to_string()).unwrap_or_else(|_| HeaderValue::from_static(""))
     }
 }
 

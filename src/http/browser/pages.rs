@@ -51,7 +51,10 @@ impl Pages {
             match std::fs::read_to_string(&path) {
                 Ok(text) => Ok(Some(text)),
                 Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(None),
-                Err(err) => Err(anyhow::anyhow!("reading template {}: {err}", path.display())),
+                Err(err) => Err(anyhow::anyhow!(
+                    "reading template {}: {err}",
+                    path.display()
+                )),
             }
         };
         if let Some(dir) = dir
@@ -102,7 +105,11 @@ impl Pages {
             Ok(html) => (status, Html(html)).into_response(),
             Err(err) => {
                 tracing::error!(template = name, error = %err, "rendering a page failed");
-                (StatusCode::INTERNAL_SERVER_ERROR, "The page could not be shown").into_response()
+                (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "The page could not be shown",
+                )
+                    .into_response()
             }
         }
     }
@@ -121,7 +128,10 @@ mod tests {
         let html = page
             .render(minijinja::context! { description => "<script>x</script>" })
             .unwrap();
-        assert!(html.contains("&lt;script&gt;x&lt;&#x2f;script&gt;"), "{html}");
+        assert!(
+            html.contains("&lt;script&gt;x&lt;&#x2f;script&gt;"),
+            "{html}"
+        );
         assert!(!html.contains("<script>"));
 
         let dir = tempfile::tempdir().unwrap();
