@@ -120,6 +120,14 @@ client=$($bin client create --database-url "$db" --name bench \
     --grant-types client_credentials,password,refresh_token --scopes "read write")
 client_id=$(echo "$client" | json_field client_id)
 client_secret=$(echo "$client" | json_field client_secret)
+# A web client for the authorization-code exchange: first-party (no consent
+# page), confidential, PKCE required.
+code_redirect=https://bench.example/cb
+code_client=$($bin client create --database-url "$db" --name bench-web \
+    --grant-types authorization_code,refresh_token --scopes "read write" \
+    --redirect-uri "$code_redirect" --skip-consent)
+code_client_id=$(echo "$code_client" | json_field client_id)
+code_client_secret=$(echo "$code_client" | json_field client_secret)
 printf 'bench-password\n' | $bin user create --database-url "$db" --username bench --password-stdin >/dev/null
 basic=$(printf '%s:%s' "$client_id" "$client_secret" | base64 -w0)
 
@@ -128,6 +136,7 @@ basic=$(printf '%s:%s' "$client_id" "$client_secret" | base64 -w0)
 # scenarios still measure Argon2.
 RUST_LOG=info $bin serve --database-url "$db" --http-addr 127.0.0.1:0 --grpc-addr 127.0.0.1:0 \
     --login-throttle-max-failures 0 --login-throttle-max-concurrent 0 \
+    --authorization-code-ttl 600 \
     2> "$work/server.log" &
 server_pid=$!
 pids+=($server_pid)
@@ -253,6 +262,16 @@ echo "{\"label\":\"api-key-lookups\",\"before\":$lookups_before,\"after\":$looku
 echo "== refresh and password" >&2
 grpc_scenario refresh-grpc "$server_pid" "$grpc" refresh "$duration"
 grpc_scenario password-grpc "$server_pid" "$grpc" password "$duration"
+# Each connection mints its codes through /oauth/authorize (one login, then a
+# GET per code) before its timed window; the window only redeems them. The
+# server CPU of this line includes the minting.
+echo "== authorization code" >&2
+measured "$server_pid" $load grpc --addr "$grpc" --scenario authorization-code \
+    --label authorization_code-grpc --duration "$duration" --connections "$connections" \
+    --client-id="$code_client_id" --client-secret="$code_client_secret" \
+    --username bench --password bench-password \
+    --http-addr "$http" --redirect-uri "$code_redirect" \
+    --codes-per-connection $((duration * 200)) | tee -a "$results"
 
 # A burst of password logins beside client_credentials traffic: Argon2 runs off
 # the runtime's threads, so the client_credentials p99 must stay low.

@@ -59,6 +59,17 @@ enum Cmd {
         username: String,
         #[arg(long, default_value = "")]
         password: String,
+        /// `authorization-code` only: the HTTP address codes are minted at,
+        /// before the timed window, through `/oauth/authorize`.
+        #[arg(long, default_value = "")]
+        http_addr: String,
+        /// `authorization-code` only: the client's registered redirect URI.
+        #[arg(long, default_value = "")]
+        redirect_uri: String,
+        /// `authorization-code` only: codes minted per connection; a worker
+        /// that runs out counts each further call as an error.
+        #[arg(long, default_value_t = 2000)]
+        codes_per_connection: usize,
     },
     /// Time `oauthd serve` from spawn to SERVING.
     Startup {
@@ -90,8 +101,110 @@ enum Scenario {
     /// Envoy's ext_authz `Check` of a request with a bearer token and a
     /// required scope, as Envoy sends it.
     Check,
+    /// `IssueToken` with `authorization_code`: each call redeems one of the
+    /// codes minted before the window, with its PKCE verifier.
+    AuthorizationCode,
     /// A no-op unary RPC (health Check): the gRPC floor.
     Floor,
+}
+
+/// The PKCE verifier of every minted code, and its S256 challenge
+/// (RFC 7636 Appendix B).
+const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+
+/// Where and how codes are minted for `authorization-code`.
+#[derive(Clone, Default)]
+struct CodeSource {
+    http_addr: String,
+    redirect_uri: String,
+    /// `oauthd_session=…`, from one login before the workers start.
+    session_cookie: String,
+    per_connection: usize,
+}
+
+impl CodeSource {
+    fn authorize_query(&self, client_id: &str) -> String {
+        form_urlencoded::Serializer::new(String::new())
+            .append_pair("response_type", "code")
+            .append_pair("client_id", client_id)
+            .append_pair("redirect_uri", &self.redirect_uri)
+            .append_pair("code_challenge", CHALLENGE)
+            .append_pair("code_challenge_method", "S256")
+            .finish()
+    }
+
+    /// Logs in once through the login form. The CSRF check is double-submit,
+    /// so any value sent as both cookie and field passes it.
+    async fn log_in(
+        &mut self,
+        client_id: &str,
+        username: &str,
+        password: &str,
+    ) -> anyhow::Result<()> {
+        let csrf = "b".repeat(43);
+        let form = format!(
+            "{}&{}",
+            self.authorize_query(client_id),
+            form_urlencoded::Serializer::new(String::new())
+                .append_pair("csrf_token", &csrf)
+                .append_pair("username", username)
+                .append_pair("password", password)
+                .finish()
+        );
+        let answer = http_client()?
+            .post(format!("http://{}/oauth/login", self.http_addr))
+            .header("cookie", format!("oauthd_csrf={csrf}"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(form)
+            .send()
+            .await?;
+        let cookie = answer
+            .headers()
+            .get_all("set-cookie")
+            .iter()
+            .filter_map(|value| value.to_str().ok())
+            .find(|value| value.starts_with("oauthd_session="))
+            .context("the login set no session cookie")?;
+        self.session_cookie = cookie.split(';').next().unwrap_or_default().to_owned();
+        Ok(())
+    }
+
+    /// `per_connection` codes, one `GET /oauth/authorize` each.
+    async fn mint(&self, client_id: &str) -> anyhow::Result<Vec<String>> {
+        let http = http_client()?;
+        let url = format!(
+            "http://{}/oauth/authorize?{}",
+            self.http_addr,
+            self.authorize_query(client_id)
+        );
+        let mut codes = Vec::with_capacity(self.per_connection);
+        for _ in 0..self.per_connection {
+            let answer = http
+                .get(&url)
+                .header("cookie", &self.session_cookie)
+                .send()
+                .await?;
+            let location = answer
+                .headers()
+                .get("location")
+                .and_then(|value| value.to_str().ok())
+                .context("no redirect: does the client skip consent?")?;
+            let query = location.split_once('?').map(|(_, q)| q).unwrap_or_default();
+            let code = form_urlencoded::parse(query.as_bytes())
+                .find(|(name, _)| name == "code")
+                .map(|(_, code)| code.into_owned())
+                .with_context(|| format!("no code in {location}"))?;
+            codes.push(code);
+        }
+        Ok(codes)
+    }
+}
+
+fn http_client() -> anyhow::Result<reqwest::Client> {
+    Ok(reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()?)
 }
 
 #[derive(Clone)]
@@ -100,6 +213,7 @@ struct Target {
     client: pb::ClientCredentials,
     username: String,
     password: String,
+    codes: CodeSource,
 }
 
 impl Target {
@@ -122,6 +236,7 @@ enum Worker {
     Refresh(TokenServiceClient<Channel>, String),
     Password(TokenServiceClient<Channel>),
     Check(AuthorizationClient<Channel>, Box<CheckRequest>),
+    AuthorizationCode(TokenServiceClient<Channel>, Vec<String>),
     Floor(HealthClient<Channel>),
 }
 
@@ -163,6 +278,10 @@ impl Worker {
                     AuthorizationClient::new(target.channel.clone()),
                     Box::new(request),
                 )
+            }
+            Scenario::AuthorizationCode => {
+                let codes = target.codes.mint(&target.client.client_id).await?;
+                Self::AuthorizationCode(tokens, codes)
             }
             Scenario::Refresh => {
                 let issued = tokens
@@ -206,6 +325,21 @@ impl Worker {
                 *refresh = issued.refresh_token.context("no refresh token")?;
                 Ok(true)
             }
+            Self::AuthorizationCode(tokens, codes) => {
+                let Some(code) = codes.pop() else {
+                    return Ok(false);
+                };
+                let request = pb::IssueTokenRequest {
+                    client: Some(target.client.clone()),
+                    grant_type: "authorization_code".into(),
+                    code: Some(code),
+                    redirect_uri: Some(target.codes.redirect_uri.clone()),
+                    code_verifier: Some(VERIFIER.into()),
+                    ..Default::default()
+                };
+                let issued = tokens.issue_token(request).await?.into_inner();
+                Ok(issued.refresh_token.is_some())
+            }
             Self::Check(authorization, request) => {
                 let answer = authorization.check((**request).clone()).await?.into_inner();
                 Ok(answer.status.is_some_and(|status| status.code == 0))
@@ -229,8 +363,14 @@ async fn drive(
     duration: Duration,
 ) -> anyhow::Result<Value> {
     let mut workers = Vec::new();
-    for target in &targets {
-        workers.push(Worker::new(scenario, target).await?);
+    // Workers prepare at once: minting codes takes thousands of requests each.
+    let preparing: Vec<_> = targets
+        .iter()
+        .cloned()
+        .map(|target| tokio::spawn(async move { Worker::new(scenario, &target).await }))
+        .collect();
+    for prepared in preparing {
+        workers.push(prepared.await??);
     }
     let started = Instant::now();
     let deadline = started + duration;
@@ -345,7 +485,19 @@ async fn main() -> anyhow::Result<()> {
             client_secret,
             username,
             password,
+            http_addr,
+            redirect_uri,
+            codes_per_connection,
         } => {
+            let mut codes = CodeSource {
+                http_addr,
+                redirect_uri,
+                per_connection: codes_per_connection,
+                ..CodeSource::default()
+            };
+            if matches!(scenario, Scenario::AuthorizationCode) {
+                codes.log_in(&client_id, &username, &password).await?;
+            }
             let client = pb::ClientCredentials {
                 client_id,
                 client_secret: Some(client_secret),
@@ -362,6 +514,7 @@ async fn main() -> anyhow::Result<()> {
                     client: client.clone(),
                     username: username.clone(),
                     password: password.clone(),
+                    codes: codes.clone(),
                 });
             }
             let result = drive(scenario, &label, targets, Duration::from_secs(duration)).await?;
@@ -488,6 +641,13 @@ fn report(results: &str, backend: &str) -> anyhow::Result<String> {
             "refresh rotation ≥ 20 % of the client_credentials rate (gRPC)",
             ratio(rate("refresh-grpc"), rate("client_credentials-grpc")),
             0.2,
+        ),
+        // Both are one guarded write: a conditional UPDATE that marks the
+        // credential used, and the refresh token it hands out.
+        at_least(
+            "authorization-code exchange ≥ the refresh rate (gRPC)",
+            ratio(rate("authorization_code-grpc"), rate("refresh-grpc")),
+            1.0,
         ),
         (
             "p99 ≤ 5 ms for client_credentials and Introspect",
