@@ -3,6 +3,7 @@
 //! client authentication, rotation and replay, the browser flows of SPEC §7,
 //! with `now` moved by hand.
 
+mod authorization_code;
 mod authorize;
 mod check;
 mod client_auth;
@@ -188,7 +189,8 @@ fn described(result: Result<IssuedTokens, OAuthError>) -> (&'static str, String)
 /// Where the browser-flow clients send their users back to.
 const REDIRECT: &str = "https://app.example/cb";
 
-/// The S256 challenge of RFC 7636 Appendix B's verifier.
+/// RFC 7636 Appendix B's verifier and its S256 challenge.
+const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
 const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
 
 /// An authorization request, parameter by parameter in the order a browser
