@@ -130,6 +130,11 @@ impl MemoryStore {
             .collect()
     }
 
+    /// Every stored authorization code.
+    pub(crate) fn code_records(&self) -> Vec<AuthorizationCodeRecord> {
+        self.state().codes.values().cloned().collect()
+    }
+
     /// Every stored opaque access token.
     pub(crate) fn opaque_records(&self) -> Vec<OpaqueAccessRecord> {
         self.state().opaque.values().cloned().collect()
