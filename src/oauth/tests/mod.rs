@@ -262,14 +262,6 @@ async fn session_of(core: &TestCore, user: &User, now: UnixTime) -> String {
     sessions::start(core, user, now).await.unwrap().id
 }
 
-/// The user the session cookie names, as the transport finds them.
-async fn session_user(core: &TestCore, session: Option<&str>, now: UnixTime) -> Option<User> {
-    match session {
-        Some(cookie) => sessions::user_of(core, cookie, now).await.unwrap(),
-        None => None,
-    }
-}
-
 /// `GET /oauth/authorize` from a browser with this session cookie, if any.
 async fn ask(
     core: &TestCore,
@@ -287,8 +279,7 @@ async fn ask_with(
     session: Option<&str>,
     now: UnixTime,
 ) -> Outcome {
-    let user = session_user(core, session, now).await;
-    authorize(core, params, user, now).await
+    authorize(core, params, session, now).await
 }
 
 /// The consent form's `POST` from a browser with this session cookie, if any.
@@ -299,8 +290,7 @@ async fn answer(
     decision: Decision,
     now: UnixTime,
 ) -> Outcome {
-    let user = session_user(core, session, now).await;
-    decide(core, &request.params(), user, decision, now).await
+    decide(core, &request.params(), session, decision, now).await
 }
 
 /// The redirect an outcome must be.
