@@ -254,14 +254,16 @@ pub enum LoginOutcome {
     LoggedIn(StartedSession),
 }
 
-/// The login form's `POST`: the request again, and the attempt. The login
-/// decision is the password grant's ([`authenticate_user`]), so the page
-/// gives the same answers in the same order and counts towards the same
-/// lockout; a success starts a new session, never reuses one.
+/// The login form's `POST`: the request again, the attempt, and the session
+/// cookie the browser already had, if any. The login decision is the
+/// password grant's ([`authenticate_user`]), so the page gives the same
+/// answers in the same order and counts towards the same lockout; a success
+/// starts a new session, never reuses one, and ends the one it replaces.
 pub(crate) async fn log_in<S: Stores>(
     core: &Core<S>,
     params: &AuthorizeParameters,
     attempt: &LoginAttempt,
+    previous_session: Option<&str>,
     now: UnixTime,
 ) -> LoginOutcome {
     let request = match validate(core, params).await {
@@ -275,6 +277,11 @@ pub(crate) async fn log_in<S: Stores>(
         Ok(user) => user,
         Err(err) => return LoginOutcome::Failed(Box::new(request), err),
     };
+    if let Some(previous) = previous_session
+        && let Err(err) = sessions::end(core, previous).await
+    {
+        return LoginOutcome::Refused(error_redirect(core, &request, err.into()));
+    }
     match sessions::start(core, &user, now).await {
         Ok(session) => LoginOutcome::LoggedIn(session),
         Err(err) => LoginOutcome::Refused(error_redirect(core, &request, err.into())),

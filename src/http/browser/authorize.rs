@@ -98,7 +98,8 @@ pub(crate) async fn login<S: ShimStore>(
         params: &params,
         redirect: RedirectStatus::SeeOther,
     };
-    match core_authorize::log_in(core, &params, &attempt, clock::now()).await {
+    let previous = cookies::read(&headers, SESSION_COOKIE);
+    match core_authorize::log_in(core, &params, &attempt, previous.as_deref(), clock::now()).await {
         LoginOutcome::Refused(outcome) => page.outcome(outcome),
         LoginOutcome::Failed(request, err) => page.login_page(&request, Some(&err), username),
         LoginOutcome::LoggedIn(session) => {

@@ -1109,3 +1109,60 @@ async fn ending_a_session_ends_it_and_no_other() {
             .is_some()
     );
 }
+
+/// The login page's `POST`, as `ann` with `password`, from a browser that
+/// may already hold a session.
+async fn log_ann_in(
+    core: &TestCore,
+    password: &str,
+    previous: Option<&str>,
+) -> crate::oauth::authorize::LoginOutcome {
+    let attempt = crate::oauth::user_auth::LoginAttempt {
+        login: "ann".into(),
+        password: Secret::new(password),
+        origin: None,
+    };
+    crate::oauth::authorize::log_in(
+        core,
+        &AuthRequest::code("web").params(),
+        &attempt,
+        previous,
+        T0,
+    )
+    .await
+}
+
+#[tokio::test]
+async fn a_login_starts_a_new_session_and_ends_the_one_it_replaces() {
+    use crate::oauth::authorize::LoginOutcome;
+    let core = jwt_core();
+    let (old, ann) = web_and_ann(&core).await;
+
+    let wrong = log_ann_in(&core, "nope", Some(&old)).await;
+    assert!(
+        matches!(&wrong, LoginOutcome::Failed(_, err) if err.description() == "Bad credentials"),
+        "a wrong password is the password grant's answer"
+    );
+    // A failed login leaves the session it found alone.
+    assert_eq!(
+        sessions::user_of(&core, &old, T0)
+            .await
+            .unwrap()
+            .map(|u| u.id),
+        Some(ann.id.clone())
+    );
+
+    let LoginOutcome::LoggedIn(new) = log_ann_in(&core, PASSWORD, Some(&old)).await else {
+        panic!("the right password logs in");
+    };
+    assert_ne!(new.id, old);
+    assert_eq!(new.expires_at, T0 + core.policy.session_ttl);
+    assert!(sessions::user_of(&core, &old, T0).await.unwrap().is_none());
+    assert_eq!(
+        sessions::user_of(&core, &new.id, T0)
+            .await
+            .unwrap()
+            .map(|u| u.id),
+        Some(ann.id)
+    );
+}
