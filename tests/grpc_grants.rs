@@ -4,6 +4,7 @@
 
 mod common;
 
+use common::codes::*;
 use common::*;
 use oauthd::grpc::pb;
 
@@ -224,79 +225,12 @@ async fn every_signing_algorithm_and_the_opaque_format_issue_introspectable_toke
     }
 }
 
-/// The PKCE verifier and S256 challenge of RFC 7636 Appendix B.
-const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
-const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
-const REDIRECT_URI: &str = "https://app.example/cb";
-
-/// A code for `client` and the user `dana`, through the login form and
-/// `/oauth/authorize` (the client skips consent). The CSRF check is
-/// double-submit, so the test picks the token it sends as cookie and field.
-async fn authorization_code(server: &Server, client: &TestClient) -> String {
-    let http = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
-    let csrf = "c".repeat(43);
-    let request = [
-        ("response_type", "code"),
-        ("client_id", client.id.as_str()),
-        ("redirect_uri", REDIRECT_URI),
-        ("code_challenge", CHALLENGE),
-        ("code_challenge_method", "S256"),
-    ];
-    let login = http
-        .post(server.url("/oauth/login"))
-        .header("cookie", format!("oauthd_csrf={csrf}"))
-        .form(
-            &[
-                &request[..],
-                &[
-                    ("csrf_token", csrf.as_str()),
-                    ("username", "dana"),
-                    ("password", "s3cret-pass"),
-                ],
-            ]
-            .concat(),
-        )
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(login.status(), 303, "{}", server.log());
-    let session = login
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .map(|value| value.to_str().unwrap())
-        .find(|value| value.starts_with("oauthd_session="))
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_owned();
-    let answer = http
-        .get(server.url("/oauth/authorize"))
-        .query(&request)
-        .header("cookie", session)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(answer.status(), 302);
-    let location = answer.headers()["location"].to_str().unwrap();
-    let url = reqwest::Url::parse(location).unwrap();
-    assert!(location.starts_with(REDIRECT_URI), "{location}");
-    url.query_pairs()
-        .find(|(name, _)| name == "code")
-        .map(|(_, code)| code.into_owned())
-        .unwrap()
-}
-
-fn code_request(client: &TestClient, code: &str, verifier: Option<&str>) -> pb::IssueTokenRequest {
+fn redeem(client: &TestClient, code: &str, verifier: Option<&str>) -> pb::IssueTokenRequest {
     pb::IssueTokenRequest {
         client: client.credentials(),
         grant_type: "authorization_code".into(),
         code: Some(code.into()),
-        redirect_uri: Some(REDIRECT_URI.into()),
+        redirect_uri: Some(CODE_REDIRECT_URI.into()),
         code_verifier: verifier.map(str::to_owned),
         ..Default::default()
     }
@@ -306,25 +240,15 @@ fn code_request(client: &TestClient, code: &str, verifier: Option<&str>) -> pb::
 async fn authorization_code_is_redeemed_over_grpc_once_with_its_verifier() {
     let db = TestDb::new();
     let server = Server::start(&db);
-    let client = create_client(
-        &db.url,
-        &[
-            "--grant-types",
-            "authorization_code,refresh_token",
-            "--scopes",
-            "read write",
-            "--redirect-uri",
-            REDIRECT_URI,
-            "--skip-consent",
-        ],
-    );
+    let client = create_client(&db.url, &CODE_CLIENT_ARGS);
     let user = create_user(&db.url, "dana", "s3cret-pass", &[]);
     let mut grpc = server.grpc().await;
 
     // A wrong verifier is INVALID_ARGUMENT / invalid_grant, and spends nothing.
-    let code = authorization_code(&server, &client).await;
+    let cookie = session_cookie(&server, &client, "dana", "s3cret-pass").await;
+    let code = mint_code(&server, &client, &cookie).await;
     let wrong = grpc
-        .issue_token(code_request(&client, &code, Some(&"x".repeat(43))))
+        .issue_token(redeem(&client, &code, Some(&"x".repeat(43))))
         .await
         .unwrap_err();
     let (status, error, description) = oauth_error(&wrong);
@@ -333,7 +257,7 @@ async fn authorization_code_is_redeemed_over_grpc_once_with_its_verifier() {
     assert!(description.contains("code_verifier"), "{description}");
 
     let issued = grpc
-        .issue_token(code_request(&client, &code, Some(VERIFIER)))
+        .issue_token(redeem(&client, &code, Some(VERIFIER)))
         .await
         .unwrap()
         .into_inner();
@@ -345,7 +269,7 @@ async fn authorization_code_is_redeemed_over_grpc_once_with_its_verifier() {
 
     // The same code again: refused, and what it issued is revoked.
     let replay = grpc
-        .issue_token(code_request(&client, &code, Some(VERIFIER)))
+        .issue_token(redeem(&client, &code, Some(VERIFIER)))
         .await
         .unwrap_err();
     assert_eq!(oauth_error(&replay).1, "invalid_grant");

@@ -7,6 +7,7 @@ mod common;
 
 use std::time::Duration;
 
+use common::codes::*;
 use common::*;
 use oauthd::grpc::pb;
 use serde_json::Value;
@@ -181,4 +182,42 @@ async fn scheduled_rotation_happens_once_across_replicas() {
         "one rotation per replica at most per round: {keys}"
     );
     assert_eq!(kids(&a).await, kids(&b).await);
+}
+
+#[tokio::test]
+async fn a_code_redeemed_at_two_replicas_at_once_is_redeemed_once() {
+    let db = TestDb::new();
+    let a = Server::start(&db);
+    let b = Server::start(&db);
+    let client = create_client(&db.url, &CODE_CLIENT_ARGS);
+    create_user(&db.url, "rita", "pw-123456", &[]);
+    // Logged in at A, the code minted at B: the session lives in the database.
+    let cookie = session_cookie(&a, &client, "rita", "pw-123456").await;
+    let (mut at_a, mut at_b) = (a.grpc().await, b.grpc().await);
+    for round in 0..5 {
+        let code = mint_code(&b, &client, &cookie).await;
+        let request = pb::IssueTokenRequest {
+            client: client.credentials(),
+            grant_type: "authorization_code".into(),
+            code: Some(code),
+            redirect_uri: Some(CODE_REDIRECT_URI.into()),
+            code_verifier: Some(VERIFIER.into()),
+            ..Default::default()
+        };
+        let (first, second) = tokio::join!(
+            at_a.issue_token(request.clone()),
+            at_b.issue_token(request.clone())
+        );
+        let won: Vec<_> = [first, second].into_iter().filter_map(Result::ok).collect();
+        assert_eq!(won.len(), 1, "round {round}: exactly one redemption wins");
+        // The loser was a replay: what the winner got is revoked everywhere.
+        let token = won[0].get_ref().access_token.clone();
+        for server in [&a, &b] {
+            let inactive = eventually(WITHIN * 2, || async {
+                !server.is_active(&client, &token).await
+            })
+            .await;
+            assert!(inactive, "round {round}: the winner's token is revoked");
+        }
+    }
 }

@@ -19,6 +19,7 @@ pub const IDENTITY_HEADERS: [&str; 6] = [
 ];
 
 pub mod browser;
+pub mod codes;
 pub mod proxies;
 pub mod system;
 pub mod upstream;
