@@ -571,17 +571,7 @@ async fn issue<S: Stores>(
         ResponseType::Token => issue_token(core, request, user, now).await,
     };
     match issued {
-        Ok(mut params) => {
-            if let Some(state) = &request.state {
-                params.push(("state", state.clone()));
-            }
-            params.push(("iss", core.policy.issuer.clone()));
-            Outcome::Redirect(Redirect {
-                uri: request.redirect_uri.clone(),
-                params,
-                in_fragment: request.response_type == ResponseType::Token,
-            })
-        }
+        Ok(params) => redirect_back(core, request, params),
         Err(err) => error_redirect(core, request, err.into()),
     }
 }
@@ -635,10 +625,20 @@ async fn issue_token<S: Stores>(
 /// An error sent back to the client (RFC 6749 §4.1.2.1), with `state` and,
 /// per RFC 9207, `iss`.
 fn error_redirect<S>(core: &Core<S>, request: &ValidRequest, err: AuthorizationError) -> Outcome {
-    let mut params = vec![
+    let params = vec![
         ("error", err.code.to_owned()),
         ("error_description", err.description.into_owned()),
     ];
+    redirect_back(core, request, params)
+}
+
+/// Back to the client's redirect URI with `params`, then `state` (when sent)
+/// and `iss`: in the query for `code`, in the fragment for `token`.
+fn redirect_back<S>(
+    core: &Core<S>,
+    request: &ValidRequest,
+    mut params: Vec<(&'static str, String)>,
+) -> Outcome {
     if let Some(state) = &request.state {
         params.push(("state", state.clone()));
     }

@@ -8,7 +8,7 @@ use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, Uri, header};
 use axum::response::Response;
 
-use super::cookies::{self, CSRF_FIELD, SESSION_COOKIE};
+use super::cookies::{self, SESSION_COOKIE};
 use super::params::{self, authorize_parameters, single};
 use super::render::{self, PageContext, RedirectStatus};
 use crate::clock;
@@ -74,13 +74,10 @@ pub(crate) async fn login<S: ShimStore>(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    if !params::is_form(&headers) {
-        return render::not_a_form(&state);
-    }
-    let pairs = params::pairs(&body);
-    if !cookies::csrf_matches(&headers, single(&pairs, CSRF_FIELD)) {
-        return render::csrf_refused(&state);
-    }
+    let pairs = match render::checked_form(&state, &headers, &body) {
+        Ok(pairs) => pairs,
+        Err(refused) => return refused,
+    };
     let params = authorize_parameters(&pairs);
     let username = single(&pairs, "username").unwrap_or_default();
     let attempt = LoginAttempt {
@@ -125,13 +122,10 @@ pub(crate) async fn consent<S: ShimStore>(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    if !params::is_form(&headers) {
-        return render::not_a_form(&state);
-    }
-    let pairs = params::pairs(&body);
-    if !cookies::csrf_matches(&headers, single(&pairs, CSRF_FIELD)) {
-        return render::csrf_refused(&state);
-    }
+    let pairs = match render::checked_form(&state, &headers, &body) {
+        Ok(pairs) => pairs,
+        Err(refused) => return refused,
+    };
     let decision = match single(&pairs, "decision") {
         Some("allow") => Decision::Allow,
         Some("deny") => Decision::Deny,

@@ -7,8 +7,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::Response;
 use minijinja::context;
 
-use super::cookies::{self, CSRF_FIELD, SESSION_COOKIE};
-use super::params::{self, single};
+use super::cookies::{self, SESSION_COOKIE};
 use super::render;
 use crate::http::routes::{HttpState, ShimStore};
 use crate::oauth::sessions;
@@ -19,18 +18,12 @@ pub(crate) async fn confirm<S: ShimStore>(
     headers: HeaderMap,
 ) -> Response {
     let (csrf_token, new_cookie) = cookies::csrf_token(&headers);
-    let mut page = render::pages(&state).render(
+    let page = render::pages(&state).render(
         StatusCode::OK,
         "logout.html",
         context! { csrf_token => csrf_token, signed_out => false },
     );
-    if let Some(token) = new_cookie {
-        page.headers_mut().append(
-            header::SET_COOKIE,
-            render::cookie_policy(&state).csrf(&token),
-        );
-    }
-    page
+    render::with_csrf_cookie(&state, page, new_cookie)
 }
 
 /// `POST /oauth/logout`: ends the session and clears its cookie.
@@ -39,12 +32,8 @@ pub(crate) async fn log_out<S: ShimStore>(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    if !params::is_form(&headers) {
-        return render::not_a_form(&state);
-    }
-    let pairs = params::pairs(&body);
-    if !cookies::csrf_matches(&headers, single(&pairs, CSRF_FIELD)) {
-        return render::csrf_refused(&state);
+    if let Err(refused) = render::checked_form(&state, &headers, &body) {
+        return refused;
     }
     if let Some(session) = cookies::read(&headers, SESSION_COOKIE)
         && let Err(err) = sessions::end(state.service.core(), &session).await

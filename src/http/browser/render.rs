@@ -7,6 +7,7 @@ use minijinja::context;
 
 use super::cookies::{self, CookiePolicy};
 use super::pages::Carried;
+use super::params;
 use crate::http::routes::{HttpState, ShimStore};
 use crate::oauth::authorize::{AuthorizeParameters, Outcome, ValidRequest};
 use crate::oauth::error::{AuthorizePageError, OAuthError};
@@ -84,13 +85,41 @@ impl<S: ShimStore> PageContext<'_, S> {
             .collect()
     }
 
-    fn with_csrf_cookie(&self, mut page: Response, new_cookie: Option<String>) -> Response {
-        if let Some(token) = new_cookie {
-            page.headers_mut()
-                .append(header::SET_COOKIE, cookie_policy(self.state).csrf(&token));
-        }
-        page
+    fn with_csrf_cookie(&self, page: Response, new_cookie: Option<String>) -> Response {
+        with_csrf_cookie(self.state, page, new_cookie)
     }
+}
+
+/// `page`, with the `Set-Cookie` of a CSRF token minted for it, if one was.
+pub(super) fn with_csrf_cookie<S>(
+    state: &HttpState<S>,
+    mut page: Response,
+    new_cookie: Option<String>,
+) -> Response {
+    if let Some(token) = new_cookie {
+        page.headers_mut()
+            .append(header::SET_COOKIE, cookie_policy(state).csrf(&token));
+    }
+    page
+}
+
+/// The fields of a form `POST` whose CSRF token matches the browser's
+/// cookie; otherwise the answer that refuses it, having changed nothing.
+// The error is a finished response, built once on the error path.
+#[allow(clippy::result_large_err)]
+pub(super) fn checked_form<S>(
+    state: &HttpState<S>,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<Vec<(String, Option<String>)>, Response> {
+    if !params::is_form(headers) {
+        return Err(not_a_form(state));
+    }
+    let pairs = params::pairs(body);
+    if !cookies::csrf_matches(headers, params::single(&pairs, cookies::CSRF_FIELD)) {
+        return Err(csrf_refused(state));
+    }
+    Ok(pairs)
 }
 
 /// oauthd's own error page: the request cannot go back to the client.
@@ -116,7 +145,7 @@ pub(super) fn message_page<S>(
 }
 
 /// The answer to a form whose CSRF token is missing or wrong: nothing changes.
-pub(super) fn csrf_refused<S>(state: &HttpState<S>) -> Response {
+fn csrf_refused<S>(state: &HttpState<S>) -> Response {
     message_page(
         state,
         StatusCode::BAD_REQUEST,
