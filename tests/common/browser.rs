@@ -107,16 +107,45 @@ impl Browser {
             .unwrap_or_else(|err| panic!("cannot type into the field {name}: {err}"));
     }
 
-    /// Clicks the element `selector` (CSS) picks, for example
-    /// `button[name=decision][value=allow]`. chromedriver waits for a
-    /// navigation the click starts, redirects included; for one that a
-    /// script starts later, see [`Browser::wait_for_url`].
+    /// Clicks the element `selector` (CSS) picks. This may return before a
+    /// navigation the click starts: on the phone viewport chromedriver taps,
+    /// and the tap's navigation begins after the command has answered. To
+    /// send a form, use [`Browser::submit`].
     pub async fn click(&self, selector: &str) {
         self.find(selector)
             .await
             .click()
             .await
             .unwrap_or_else(|err| panic!("cannot click {selector}: {err}"));
+    }
+
+    /// Clicks the button `selector` picks, for example
+    /// `button[name=decision][value=allow]`, and returns once the page it was
+    /// on has gone and the one the form brought back (after any redirects)
+    /// has loaded.
+    pub async fn submit(&self, selector: &str) {
+        let page = self.find("html").await;
+        self.click(selector).await;
+        let deadline = Instant::now() + WAIT;
+        loop {
+            // chromedriver finishes a navigation in progress before it
+            // answers, so once the old page is stale the new one is loaded.
+            // Asked while the old page is being torn down, it may answer
+            // with another error ("Node with given id does not belong to the
+            // document"): ask again.
+            let last = match page.tag_name().await {
+                Err(err) if err.is_stale_element_reference() => return,
+                Ok(_) => "the page is still there".to_owned(),
+                Err(err) => err.to_string(),
+            };
+            assert!(
+                Instant::now() < deadline,
+                "clicking {selector} did not leave {} ({last}), reading:\n{}",
+                self.current_url().await,
+                self.text().await
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 
     /// The address the browser shows, with its query and fragment.
