@@ -20,9 +20,11 @@ pub const IDENTITY_HEADERS: [&str; 6] = [
 
 pub mod browser;
 pub mod codes;
+pub mod flows;
 pub mod proxies;
 pub mod system;
 pub mod upstream;
+pub mod user_agent;
 
 use std::io::{BufRead as _, BufReader, Write as _};
 use std::net::SocketAddr;
