@@ -683,3 +683,29 @@ async fn a_template_dir_replaces_the_login_page_and_leaves_the_others_built_in()
     assert_eq!(error.status, 400);
     assert!(error.text().contains("This request cannot go on"));
 }
+
+#[tokio::test]
+async fn a_throttled_login_page_says_when_to_try_again() {
+    // The address throttle of the password grant guards the page too: after
+    // a failure, this address waits before its next password is checked.
+    let s = Setup::with(&[
+        "--login-throttle-max-failures",
+        "10",
+        "--login-throttle-backoff",
+        "30",
+    ]);
+    let agent = s.flows.agent();
+    let failed = attempt(&s, &agent, "alice", "wrong-pw-9").await;
+    assert_failed(&failed, "Bad credentials", "first failure");
+    let held = attempt(&s, &agent, "alice", PASSWORD).await;
+    assert_eq!(held.status, 503, "{}", held.body);
+    assert!(held.body.contains("action=\"/oauth/login\""), "{}", held.body);
+    assert!(
+        held.text().contains("Too many login attempts"),
+        "{}",
+        held.text()
+    );
+    let wait: u64 = held.header("retry-after").unwrap().parse().unwrap();
+    assert!((1..=30).contains(&wait), "Retry-After: {wait}");
+    assert!(held.set_cookie("oauthd_session").is_none());
+}

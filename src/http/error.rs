@@ -61,14 +61,19 @@ impl IntoResponse for HttpError {
                 HeaderValue::from_static("Basic realm=\"oauthd\""),
             );
         }
-        if let OAuthError::Throttled { retry_after_secs } = self.error {
-            // RFC 9110 §10.2.3: delay-seconds.
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
-        }
+        retry_after(&mut response, &self.error);
         response.extensions_mut().insert(Outcome(self.error.code()));
         response
+    }
+}
+
+/// `Retry-After` (RFC 9110 §10.2.3, delay-seconds) for a throttled login,
+/// whichever way it was answered.
+pub(crate) fn retry_after(response: &mut Response, error: &OAuthError) {
+    if let OAuthError::Throttled { retry_after_secs } = error {
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
     }
 }
 

@@ -143,8 +143,8 @@ mod tests {
         assert_eq!(times(&store.sessions_of(&ben).await.unwrap()), [NOW]);
     }
 
-    // SPEC §7: locking or disabling a user ends their sessions; a new
-    // password does too. The other changes leave them be.
+    // SPEC §7: locking or disabling a user ends their sessions; a new or an
+    // expired password does too. The other changes leave them be.
     #[tokio::test]
     async fn locking_disabling_and_a_new_password_end_the_users_sessions() {
         let (_dir, store) = store().await;
@@ -152,12 +152,12 @@ mod tests {
         let ben = user(&store, "ben").await;
         log_in(&store, &ben, NOW).await;
         for (change, ends) in [
-            (UserChange::ExpirePassword, false),
             (UserChange::Unlock, false),
             (UserChange::Enable, false),
             (UserChange::Lock, true),
             (UserChange::Disable, true),
             (UserChange::SetPassword("new hash".into()), true),
+            (UserChange::ExpirePassword, true),
         ] {
             log_in(&store, &ana, NOW).await;
             store.change_user("ana", change.clone()).await.unwrap();

@@ -234,10 +234,14 @@ impl SeaStore {
         let update = user::Entity::update_many().filter(user::Column::Id.eq(user.id.as_str()));
         // SPEC §7: locking or disabling a user ends their browser sessions;
         // so does a new password, which is what a user who fears a stolen
-        // session expects.
+        // session expects, and an expired one, which no session may outlive
+        // (the login page then asks for the password, and refuses it).
         let ends_sessions = matches!(
             change,
-            UserChange::Lock | UserChange::Disable | UserChange::SetPassword(_)
+            UserChange::Lock
+                | UserChange::Disable
+                | UserChange::SetPassword(_)
+                | UserChange::ExpirePassword
         );
         let update = match change {
             UserChange::Lock => update.col_expr(user::Column::Locked, true.into()),

@@ -8,6 +8,7 @@ use minijinja::context;
 use super::cookies::{self, CookiePolicy};
 use super::pages::Carried;
 use super::params;
+use crate::http::error::{http_status, retry_after};
 use crate::http::routes::{HttpState, ShimStore};
 use crate::oauth::authorize::{AuthorizeParameters, Outcome, ValidRequest};
 use crate::oauth::error::{AuthorizePageError, OAuthError};
@@ -49,9 +50,12 @@ impl<S: ShimStore> PageContext<'_, S> {
         username: &str,
     ) -> Response {
         let (csrf_token, new_cookie) = cookies::csrf_token(self.headers);
+        // A login that could not be tried is the token endpoint's 503, with
+        // its `Retry-After` when throttled; a refused one is a page like any.
         let status = match error {
-            Some(OAuthError::Throttled { .. }) => StatusCode::TOO_MANY_REQUESTS,
-            Some(OAuthError::TemporarilyUnavailable) => StatusCode::SERVICE_UNAVAILABLE,
+            Some(err @ (OAuthError::Throttled { .. } | OAuthError::TemporarilyUnavailable)) => {
+                http_status(err)
+            }
             _ => StatusCode::OK,
         };
         let context = context! {
@@ -61,7 +65,10 @@ impl<S: ShimStore> PageContext<'_, S> {
             csrf_token => csrf_token,
             request => self.carried(),
         };
-        let page = pages(self.state).render(status, "login.html", context);
+        let mut page = pages(self.state).render(status, "login.html", context);
+        if let Some(err) = error {
+            retry_after(&mut page, err);
+        }
         self.with_csrf_cookie(page, new_cookie)
     }
 
