@@ -699,7 +699,11 @@ async fn a_throttled_login_page_says_when_to_try_again() {
     assert_failed(&failed, "Bad credentials", "first failure");
     let held = attempt(&s, &agent, "alice", PASSWORD).await;
     assert_eq!(held.status, 503, "{}", held.body);
-    assert!(held.body.contains("action=\"/oauth/login\""), "{}", held.body);
+    assert!(
+        held.body.contains("action=\"/oauth/login\""),
+        "{}",
+        held.body
+    );
     assert!(
         held.text().contains("Too many login attempts"),
         "{}",

@@ -1,12 +1,42 @@
 //! Authorization codes (SPEC §7): stored by hash, redeemed once.
+//!
+//! Single use is a conditional update that only an unused, unexpired code of
+//! the presenting client matches: of any number of concurrent redemptions, on
+//! any number of replicas, exactly one sees its row updated. On PostgreSQL
+//! each redemption is its own transaction. On SQLite, which writes one
+//! statement at a time, redemptions waiting for the writer are grouped
+//! (`write_queue.rs`): one `UPDATE … FROM (VALUES …) RETURNING` marks every
+//! code of the batch it can, and one insert stores their refresh tokens, in
+//! one transaction.
 
-use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, TransactionTrait};
+use std::collections::HashSet;
+
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, Statement,
+    TransactionTrait, Value,
+};
+use tokio::sync::oneshot;
 
 use super::SeaStore;
 use super::entities::{authorization_code, refresh_token};
 use super::tokens::{refresh_row, scope};
+use super::write_queue::{WriteQueue, first_of_each};
 use crate::oauth::model::{AuthorizationCodeRecord, CodeRedemption, NewRefreshToken, UnixTime};
 use crate::oauth::storage::{AuthorizationCodeStore, StoreError};
+
+type Answer = Result<bool, StoreError>;
+
+/// A redemption waiting for the writer.
+pub(super) struct Pending {
+    code_hash: String,
+    now: UnixTime,
+    issued: CodeRedemption,
+    refresh: Option<NewRefreshToken>,
+    reply: oneshot::Sender<Answer>,
+}
+
+/// SQLite's redemptions waiting for a statement.
+pub(super) type RedemptionQueue = WriteQueue<Pending>;
 
 fn to_domain(row: authorization_code::Model) -> Result<AuthorizationCodeRecord, StoreError> {
     let issued = row.access_jti.map(|access_jti| CodeRedemption {
@@ -71,11 +101,39 @@ impl AuthorizationCodeStore for SeaStore {
         issued: &CodeRedemption,
         refresh: Option<&NewRefreshToken>,
     ) -> Result<bool, StoreError> {
+        let Some(queue) = self.redemptions() else {
+            return self.redeem_alone(code_hash, now, issued, refresh).await;
+        };
+        let (reply, answer) = oneshot::channel();
+        let start_drain = queue.push(Pending {
+            code_hash: code_hash.to_owned(),
+            now,
+            issued: issued.clone(),
+            refresh: refresh.cloned(),
+            reply,
+        });
+        if start_drain {
+            // A task of its own: a request that gives up must not take the
+            // others' statement down with it.
+            tokio::spawn(self.clone().drain_redemptions());
+        }
+        answer
+            .await
+            .unwrap_or_else(|_| Err(StoreError::Other("code redemption was dropped".into())))
+    }
+}
+
+impl SeaStore {
+    /// One redemption in a transaction of its own (PostgreSQL).
+    async fn redeem_alone(
+        &self,
+        code_hash: &str,
+        now: UnixTime,
+        issued: &CodeRedemption,
+        refresh: Option<&NewRefreshToken>,
+    ) -> Result<bool, StoreError> {
         let turn = self.write_turn().await;
         let txn = turn.db().begin().await?;
-        // Single use is this one conditional UPDATE, as for refresh tokens:
-        // of any number of concurrent redemptions, on any number of replicas,
-        // exactly one sees a row affected.
         let marked = authorization_code::Entity::update_many()
             .col_expr(authorization_code::Column::UsedAt, Some(now).into())
             .col_expr(
@@ -106,4 +164,91 @@ impl AuthorizationCodeStore for SeaStore {
         txn.commit().await?;
         Ok(true)
     }
+
+    async fn drain_redemptions(self) {
+        let Some(queue) = self.redemptions() else {
+            return;
+        };
+        loop {
+            let turn = self.write_turn().await;
+            let Some(batch) = queue.next_batch() else {
+                return;
+            };
+            // A code presented twice at once is spent by its first
+            // redemption; the repeat lost the race.
+            let (batch, repeats) = first_of_each(batch, |pending| &pending.code_hash);
+            for repeat in repeats {
+                let _ = repeat.reply.send(Ok(false));
+            }
+            let result = redeem_batch(turn.db(), &batch).await;
+            drop(turn);
+            match result {
+                Ok(redeemed) => {
+                    for pending in batch {
+                        let won = redeemed.contains(&pending.code_hash);
+                        let _ = pending.reply.send(Ok(won));
+                    }
+                }
+                Err(error) => {
+                    for pending in batch {
+                        let _ = pending.reply.send(Err(error.clone()));
+                    }
+                }
+            }
+        }
+    }
+}
+
+const REDEEM_HEAD: &str = "\
+UPDATE authorization_codes SET used_at = wanted.column2, access_jti = wanted.column3, \
+access_expires_at = wanted.column4, family_id = wanted.column5 FROM (VALUES ";
+
+const REDEEM_ROW: &str = "(?, ?, ?, ?, ?)";
+
+const REDEEM_TAIL: &str = ") AS wanted \
+WHERE authorization_codes.code_hash = wanted.column1 \
+AND authorization_codes.used_at IS NULL AND authorization_codes.expires_at > wanted.column2 \
+RETURNING authorization_codes.code_hash";
+
+/// Marks every code of `batch` that is still redeemable and stores the
+/// refresh tokens of those, in one transaction; returns the codes marked.
+async fn redeem_batch(
+    db: &sea_orm::DatabaseConnection,
+    batch: &[Pending],
+) -> Result<HashSet<String>, StoreError> {
+    let txn = db.begin().await?;
+    let rows = vec![REDEEM_ROW; batch.len()].join(", ");
+    let values = batch.iter().flat_map(|pending| {
+        [
+            Value::from(pending.code_hash.clone()),
+            pending.now.into(),
+            pending.issued.access_jti.clone().into(),
+            pending.issued.access_expires_at.into(),
+            pending.issued.family_id.clone().into(),
+        ]
+    });
+    let statement = Statement::from_sql_and_values(
+        DbBackend::Sqlite,
+        format!("{REDEEM_HEAD}{rows}{REDEEM_TAIL}"),
+        values,
+    );
+    let redeemed: HashSet<String> = txn
+        .query_all_raw(statement)
+        .await?
+        .iter()
+        .map(|row| row.try_get::<String>("", "code_hash"))
+        .collect::<Result<_, _>>()?;
+    let refresh_rows: Vec<_> = batch
+        .iter()
+        .filter(|pending| redeemed.contains(&pending.code_hash))
+        .filter_map(|pending| pending.refresh.as_ref())
+        .map(|token| refresh_row(token, None))
+        .collect();
+    if !refresh_rows.is_empty() {
+        refresh_token::Entity::insert_many(refresh_rows)
+            .exec_without_returning(&txn)
+            .await?;
+    }
+    txn.commit().await?;
+    Ok(redeemed)
 }

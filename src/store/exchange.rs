@@ -1,13 +1,6 @@
-//! Refresh exchanges on SQLite, grouped: every exchange waiting for the write
-//! turn goes into one statement.
-//!
-//! A refresh is a write, SQLite writes one at a time, and each statement costs
-//! two thread hand-offs to sqlx's SQLite thread and a WAL commit; under load
-//! those dwarf the row work. So a request queues its exchange, and one drain
-//! task at a time takes the whole queue once it holds the write turn and
-//! answers each request from the statement's `RETURNING` rows. Alone, a request
-//! waits for nothing extra; under load, a statement serves everyone who arrived
-//! while the previous one ran.
+//! Refresh exchanges on SQLite, grouped (`write_queue.rs`): every exchange
+//! waiting for the write turn goes into one statement, and each request is
+//! answered from the statement's `RETURNING` rows.
 //!
 //! The statement inserts each successor built from its used token's row, only
 //! while that row is live for the presenting client, and the trigger of
@@ -16,7 +9,6 @@
 //! checked path consults.
 
 use std::collections::HashMap;
-use std::sync::{Mutex, MutexGuard};
 
 use sea_orm::{DbBackend, EntityTrait, Statement, Value};
 use tokio::sync::oneshot;
@@ -24,43 +16,21 @@ use tokio::sync::oneshot;
 use super::SeaStore;
 use super::entities::refresh_token;
 use super::tokens::refresh_to_domain;
+use super::write_queue::{WriteQueue, first_of_each};
 use crate::oauth::model::{RefreshRecord, RefreshSuccessor};
 use crate::oauth::storage::StoreError;
 
-/// The most exchanges in one statement; SQLite takes up to 32766 parameters.
-/// Statements carry a power of two of them, so that sqlx's cache of prepared
-/// statements holds seven shapes rather than one per batch size.
-const MAX_BATCH: usize = 64;
-
 type Answer = Result<Option<RefreshRecord>, StoreError>;
 
-struct Pending {
+pub(super) struct Pending {
     used_hash: String,
     client_id: String,
     successor: RefreshSuccessor,
     reply: oneshot::Sender<Answer>,
 }
 
-/// Exchanges waiting for a statement, and whether a drain task is running.
-#[derive(Default)]
-pub(super) struct ExchangeQueue {
-    state: Mutex<QueueState>,
-}
-
-#[derive(Default)]
-struct QueueState {
-    pending: Vec<Pending>,
-    draining: bool,
-}
-
-impl ExchangeQueue {
-    // Never held across an await; a panic elsewhere leaves the queue whole.
-    fn lock(&self) -> MutexGuard<'_, QueueState> {
-        self.state
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-}
+/// Refresh exchanges waiting for a statement.
+pub(super) type ExchangeQueue = WriteQueue<Pending>;
 
 impl SeaStore {
     /// Queues one exchange and waits for the statement that carries it.
@@ -76,16 +46,12 @@ impl SeaStore {
             return Ok(None);
         };
         let (reply, answer) = oneshot::channel();
-        let start_drain = {
-            let mut queue = queue.lock();
-            queue.pending.push(Pending {
-                used_hash: used_hash.to_owned(),
-                client_id: client_id.to_owned(),
-                successor: successor.clone(),
-                reply,
-            });
-            !std::mem::replace(&mut queue.draining, true)
-        };
+        let start_drain = queue.push(Pending {
+            used_hash: used_hash.to_owned(),
+            client_id: client_id.to_owned(),
+            successor: successor.clone(),
+            reply,
+        });
         if start_drain {
             // A task of its own: a request that gives up (its deadline passed)
             // must not take the others' statement down with it.
@@ -102,18 +68,10 @@ impl SeaStore {
         };
         loop {
             let turn = self.write_turn().await;
-            let batch: Vec<Pending> = {
-                let mut queue = queue.lock();
-                if queue.pending.is_empty() {
-                    queue.draining = false;
-                    return;
-                }
-                let take = queue.pending.len().min(MAX_BATCH);
-                // The largest power of two within `take`; the rest go next.
-                let take = 1 << take.ilog2();
-                queue.pending.drain(..take).collect()
+            let Some(batch) = queue.next_batch() else {
+                return;
             };
-            let (batch, repeats) = first_of_each_token(batch);
+            let (batch, repeats) = first_of_each(batch, |pending| &pending.used_hash);
             // A token presented twice at once is spent by its first exchange;
             // the repeat takes the checked path, which sees it used.
             for repeat in repeats {
@@ -128,14 +86,6 @@ impl SeaStore {
             answer(batch, result);
         }
     }
-}
-
-/// Splits off exchanges of a token already earlier in the batch.
-fn first_of_each_token(batch: Vec<Pending>) -> (Vec<Pending>, Vec<Pending>) {
-    let mut seen = std::collections::HashSet::with_capacity(batch.len());
-    batch
-        .into_iter()
-        .partition(|pending| seen.insert(pending.used_hash.clone()))
 }
 
 fn answer(batch: Vec<Pending>, result: Result<Vec<refresh_token::Model>, StoreError>) {

@@ -29,6 +29,7 @@ mod revoked;
 mod sessions;
 mod tokens;
 mod users;
+mod write_queue;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -42,6 +43,7 @@ pub use keys::KeyView;
 pub use users::{UserChange, UserSpec};
 
 use self::cache::Cache;
+use self::codes::RedemptionQueue;
 use self::exchange::ExchangeQueue;
 use crate::oauth::storage::StoreError;
 use crate::tokens::master_key::MasterKey;
@@ -94,6 +96,8 @@ struct SqliteWriter {
     turn: tokio::sync::Mutex<()>,
     /// Refresh exchanges waiting to be written together.
     exchanges: ExchangeQueue,
+    /// Code redemptions waiting to be written together.
+    redemptions: RedemptionQueue,
 }
 
 /// A turn to write: the connection to write on, held until dropped.
@@ -130,6 +134,7 @@ impl SeaStore {
                     db,
                     turn: tokio::sync::Mutex::default(),
                     exchanges: ExchangeQueue::default(),
+                    redemptions: RedemptionQueue::default(),
                 }),
             }),
         }
@@ -168,6 +173,14 @@ impl SeaStore {
                 _turn: None,
             },
         }
+    }
+
+    /// SQLite only: the queue of code redemptions (see `codes.rs`).
+    fn redemptions(&self) -> Option<&RedemptionQueue> {
+        self.inner
+            .sqlite_writer
+            .as_ref()
+            .map(|writer| &writer.redemptions)
     }
 
     /// SQLite only: the queue of refresh exchanges (see `exchange.rs`).
