@@ -252,3 +252,149 @@ async fn redeem_batch(
     txn.commit().await?;
     Ok(redeemed)
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+    use crate::oauth::model::{GrantType, PkceRule, RefreshRecord};
+    use crate::oauth::scope::ScopeSet;
+    use crate::oauth::storage::RefreshTokenStore as _;
+    use crate::store::{ClientSpec, UserSpec};
+
+    const NOW: UnixTime = 1_800_000_000;
+
+    async fn store_with_code_owner() -> (tempfile::TempDir, SeaStore, String, String) {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
+        let store = SeaStore::open(&url, 4, None).await.unwrap();
+        let spec = ClientSpec {
+            name: "web".into(),
+            grant_types: vec![GrantType::AuthorizationCode, GrantType::RefreshToken],
+            scopes: ScopeSet::parse("read").unwrap(),
+            access_token_ttl: None,
+            public: false,
+            redirect_uris: vec!["https://app.example/cb".into()],
+            skip_consent: true,
+            pkce: PkceRule::Required,
+        };
+        let client = store.create_client(spec, NOW).await.unwrap().client.id;
+        let user = UserSpec {
+            username: "ann".into(),
+            email: None,
+            phone: None,
+            password_hash: "unused".into(),
+        };
+        let user = store.create_user(user, NOW).await.unwrap().id;
+        (dir, store, client, user)
+    }
+
+    fn code(n: usize, client: &str, user: &str) -> AuthorizationCodeRecord {
+        AuthorizationCodeRecord {
+            code_hash: format!("code-{n}"),
+            client_id: client.into(),
+            user_id: user.into(),
+            username: "ann".into(),
+            redirect_uri: None,
+            scope: ScopeSet::parse("read").unwrap(),
+            code_challenge: None,
+            issued_at: NOW,
+            expires_at: NOW + 60,
+            used_at: None,
+            issued: None,
+        }
+    }
+
+    fn refresh(n: usize, attempt: usize, client: &str, user: &str) -> NewRefreshToken {
+        NewRefreshToken {
+            record: RefreshRecord {
+                token_hash: format!("refresh-{n}-{attempt}"),
+                family_id: format!("family-{n}-{attempt}"),
+                client_id: client.into(),
+                user_id: Some(user.into()),
+                username: Some("ann".into()),
+                scope: ScopeSet::parse("read").unwrap(),
+                grant_scope: ScopeSet::parse("read").unwrap(),
+                issued_at: NOW,
+                expires_at: NOW + 3600,
+                used_at: None,
+                revoked: false,
+            },
+            access_jti: format!("jti-{n}-{attempt}"),
+            access_expires_at: NOW + 600,
+        }
+    }
+
+    /// Many redemptions at once land in shared batches: each distinct code
+    /// is redeemed once, a second attempt at a code loses, an expired code
+    /// is never redeemed, and only the winners' refresh tokens are stored.
+    #[tokio::test]
+    async fn concurrent_redemptions_are_grouped_and_each_code_is_redeemed_once() {
+        let (_dir, store, client, user) = store_with_code_owner().await;
+        const CODES: usize = 40;
+        for n in 0..CODES {
+            let mut record = code(n, &client, &user);
+            if n == 0 {
+                record.expires_at = NOW;
+            }
+            store.insert_code(&record).await.unwrap();
+        }
+        let mut attempts = Vec::new();
+        for attempt in 0..2 {
+            for n in 0..CODES {
+                let store = store.clone();
+                let (client, user) = (client.clone(), user.clone());
+                attempts.push(tokio::spawn(async move {
+                    let token = refresh(n, attempt, &client, &user);
+                    let issued = CodeRedemption {
+                        access_jti: token.access_jti.clone(),
+                        access_expires_at: token.access_expires_at,
+                        family_id: Some(token.record.family_id.clone()),
+                    };
+                    let won = store
+                        .redeem_code(&format!("code-{n}"), NOW + 1, &issued, Some(&token))
+                        .await
+                        .unwrap();
+                    (n, attempt, won)
+                }));
+            }
+        }
+        let mut winners = vec![Vec::new(); CODES];
+        for attempt in attempts {
+            let (n, which, won) = attempt.await.unwrap();
+            if won {
+                winners[n].push(which);
+            }
+        }
+        assert!(winners[0].is_empty(), "an expired code is never redeemed");
+        for (n, won) in winners.iter().enumerate().skip(1) {
+            assert_eq!(won.len(), 1, "code {n} is redeemed exactly once");
+            let which = won[0];
+            let stored = store
+                .find_code(&format!("code-{n}"))
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!(stored.used_at, Some(NOW + 1));
+            let issued = stored.issued.unwrap();
+            assert_eq!(issued.access_jti, format!("jti-{n}-{which}"));
+            assert_eq!(issued.family_id, Some(format!("family-{n}-{which}")));
+            let loser = 1 - which;
+            assert!(
+                store
+                    .find_refresh(&format!("refresh-{n}-{which}"))
+                    .await
+                    .unwrap()
+                    .is_some()
+            );
+            assert!(
+                store
+                    .find_refresh(&format!("refresh-{n}-{loser}"))
+                    .await
+                    .unwrap()
+                    .is_none()
+            );
+        }
+    }
+}
