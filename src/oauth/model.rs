@@ -359,6 +359,61 @@ pub struct CodeRedemption {
     pub family_id: Option<String>,
 }
 
+/// A redemption of a code, as the store writes it in one step: the code and
+/// every binding the token request presents, and what it issues.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CodeRedemptionRequest {
+    /// SHA-256 of the code.
+    pub code_hash: String,
+    /// The client redeeming it.
+    pub client_id: String,
+    /// The redirect URI the code must be bound to (`None`: none).
+    pub redirect_uri: Option<String>,
+    /// The S256 challenge the code must carry (`None`: none).
+    pub code_challenge: Option<String>,
+    /// The access token issued (its `jti`, `issued_at` is the redemption's
+    /// time) and the refresh token beside it, decided before the write.
+    pub successor: RefreshSuccessor,
+    /// The new refresh-token family, when the client gets a refresh token;
+    /// `successor.token_hash` is then stored in it.
+    pub family_id: Option<String>,
+}
+
+impl CodeRedemptionRequest {
+    /// What the code records of its redemption.
+    pub fn redemption(&self) -> CodeRedemption {
+        CodeRedemption {
+            access_jti: self.successor.access_jti.clone(),
+            access_expires_at: self.successor.access_expires_at,
+            family_id: self.family_id.clone(),
+        }
+    }
+
+    /// The refresh token to store, for the redeemed `code`: the first of its
+    /// family, with the code's user and whole scope.
+    pub fn refresh_token(&self, code: &AuthorizationCodeRecord) -> Option<NewRefreshToken> {
+        let family_id = self.family_id.clone()?;
+        let successor = &self.successor;
+        Some(NewRefreshToken {
+            record: RefreshRecord {
+                token_hash: successor.token_hash.clone(),
+                family_id,
+                client_id: code.client_id.clone(),
+                user_id: Some(code.user_id.clone()),
+                username: Some(code.username.clone()),
+                scope: code.scope.clone(),
+                grant_scope: code.scope.clone(),
+                issued_at: successor.issued_at,
+                expires_at: successor.expires_at,
+                used_at: None,
+                revoked: false,
+            },
+            access_jti: successor.access_jti.clone(),
+            access_expires_at: successor.access_expires_at,
+        })
+    }
+}
+
 /// A browser login (SPEC §7), found by the hash of its cookie's value.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SessionRecord {

@@ -7,7 +7,7 @@ use std::future::Future;
 use std::sync::Arc;
 
 use super::model::{
-    ApiKeyRecord, AuthorizationCodeRecord, Client, CodeRedemption, NewRefreshToken,
+    ApiKeyRecord, AuthorizationCodeRecord, Client, CodeRedemptionRequest, NewRefreshToken,
     OpaqueAccessRecord, RefreshRecord, RefreshSuccessor, SessionRecord, UnixTime, User, UserStatus,
 };
 use super::scope::ScopeSet;
@@ -275,17 +275,18 @@ pub trait AuthorizationCodeStore: Send + Sync {
         code_hash: &str,
     ) -> impl Future<Output = Result<Option<AuthorizationCodeRecord>, StoreError>> + Send;
 
-    /// Marks the code used at `now`, records what its redemption issued, and
-    /// stores the refresh token issued with it, in one transaction. Returns
-    /// `false`, with nothing written, when the code was already used or has
-    /// expired: whoever marks it first wins, across every replica.
+    /// Redeems the code in one step when it is unused and unexpired at
+    /// `successor.issued_at`, of `client_id`, bound to exactly `redirect_uri`
+    /// and `code_challenge`, and its user is neither locked nor disabled: marks
+    /// it used, records what it issued, and stores the refresh token (when
+    /// `family_id` is set) with the code's user and scope, in one transaction.
+    /// Returns the code as it was. `None` means nothing was written: the
+    /// checked path (`find_code`) then says why. Whoever marks a code first
+    /// wins, across every replica.
     fn redeem_code(
         &self,
-        code_hash: &str,
-        now: UnixTime,
-        issued: &CodeRedemption,
-        refresh: Option<&NewRefreshToken>,
-    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+        request: &CodeRedemptionRequest,
+    ) -> impl Future<Output = Result<Option<AuthorizationCodeRecord>, StoreError>> + Send;
 }
 
 /// Browser login sessions (SPEC §7).

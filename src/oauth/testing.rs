@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use super::login_throttle::{LoginThrottle, ThrottlePolicy};
 use super::model::{
-    ApiKeyRecord, AuthorizationCodeRecord, Client, CodeRedemption, NewRefreshToken,
+    ApiKeyRecord, AuthorizationCodeRecord, Client, CodeRedemptionRequest, NewRefreshToken,
     OpaqueAccessRecord, RefreshRecord, RefreshSuccessor, SessionRecord, UnixTime, User, UserStatus,
 };
 use super::revocation_limit::RevocationLimit;
@@ -515,22 +515,35 @@ impl AuthorizationCodeStore for MemoryStore {
 
     async fn redeem_code(
         &self,
-        code_hash: &str,
-        now: UnixTime,
-        issued: &CodeRedemption,
-        refresh: Option<&NewRefreshToken>,
-    ) -> Result<bool, StoreError> {
+        request: &CodeRedemptionRequest,
+    ) -> Result<Option<AuthorizationCodeRecord>, StoreError> {
         self.lookup()?;
+        let now = request.successor.issued_at;
         let mut state = self.state();
-        let Some(code) = state.codes.get_mut(code_hash) else {
-            return Ok(false);
+        let user_may = |user_id: &str| {
+            state
+                .users
+                .iter()
+                .any(|user| user.id == user_id && user.status.may_hold_tokens())
         };
-        if code.used_at.is_some() || code.expires_at <= now {
-            return Ok(false);
+        let live = state.codes.get(&request.code_hash).is_some_and(|code| {
+            code.used_at.is_none()
+                && code.expires_at > now
+                && code.client_id == request.client_id
+                && code.redirect_uri == request.redirect_uri
+                && code.code_challenge == request.code_challenge
+                && user_may(&code.user_id)
+        });
+        if !live {
+            return Ok(None);
         }
+        let Some(code) = state.codes.get_mut(&request.code_hash) else {
+            return Ok(None);
+        };
+        let before = code.clone();
         code.used_at = Some(now);
-        code.issued = Some(issued.clone());
-        if let Some(token) = refresh {
+        code.issued = Some(request.redemption());
+        if let Some(token) = request.refresh_token(&before) {
             state.refresh.insert(
                 token.record.token_hash.clone(),
                 Stored {
@@ -539,7 +552,7 @@ impl AuthorizationCodeStore for MemoryStore {
                 },
             );
         }
-        Ok(true)
+        Ok(Some(before))
     }
 }
 

@@ -1,18 +1,18 @@
 //! Authorization codes (SPEC §7): stored by hash, redeemed once.
 //!
-//! Single use is a conditional update that only an unused, unexpired code of
-//! the presenting client matches: of any number of concurrent redemptions, on
-//! any number of replicas, exactly one sees its row updated. On PostgreSQL
-//! each redemption is its own transaction. On SQLite, which writes one
-//! statement at a time, redemptions waiting for the writer are grouped
-//! (`write_queue.rs`): one `UPDATE … FROM (VALUES …) RETURNING` marks every
-//! code of the batch it can, and one insert stores their refresh tokens, in
-//! one transaction.
-
-use std::collections::HashSet;
+//! A redemption is one conditional update that only an unused, unexpired
+//! code of the presenting client, bound to the presented redirect URI and
+//! challenge, of a user who may still hold tokens, matches: of any number of
+//! concurrent redemptions, on any number of replicas, exactly one sees its
+//! row updated, and gets the code back from `RETURNING` to mint its tokens.
+//! Nothing is read first. On PostgreSQL each redemption is a transaction of
+//! its own. On SQLite, which writes one statement at a time, redemptions
+//! waiting for the writer are grouped (`write_queue.rs`): one
+//! `UPDATE … FROM (VALUES …) RETURNING` for the batch, and one insert of the
+//! refresh tokens, in one transaction.
 
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, Statement,
+    ActiveValue::Set, ConnectionTrait, DbBackend, EntityTrait, FromQueryResult, Statement,
     TransactionTrait, Value,
 };
 use tokio::sync::oneshot;
@@ -21,17 +21,14 @@ use super::SeaStore;
 use super::entities::{authorization_code, refresh_token};
 use super::tokens::{refresh_row, scope};
 use super::write_queue::{WriteQueue, first_of_each};
-use crate::oauth::model::{AuthorizationCodeRecord, CodeRedemption, NewRefreshToken, UnixTime};
+use crate::oauth::model::{AuthorizationCodeRecord, CodeRedemption, CodeRedemptionRequest};
 use crate::oauth::storage::{AuthorizationCodeStore, StoreError};
 
-type Answer = Result<bool, StoreError>;
+type Answer = Result<Option<AuthorizationCodeRecord>, StoreError>;
 
 /// A redemption waiting for the writer.
 pub(super) struct Pending {
-    code_hash: String,
-    now: UnixTime,
-    issued: CodeRedemption,
-    refresh: Option<NewRefreshToken>,
+    request: CodeRedemptionRequest,
     reply: oneshot::Sender<Answer>,
 }
 
@@ -94,22 +91,13 @@ impl AuthorizationCodeStore for SeaStore {
             .transpose()
     }
 
-    async fn redeem_code(
-        &self,
-        code_hash: &str,
-        now: UnixTime,
-        issued: &CodeRedemption,
-        refresh: Option<&NewRefreshToken>,
-    ) -> Result<bool, StoreError> {
+    async fn redeem_code(&self, request: &CodeRedemptionRequest) -> Answer {
         let Some(queue) = self.redemptions() else {
-            return self.redeem_alone(code_hash, now, issued, refresh).await;
+            return self.redeem_alone(request).await;
         };
         let (reply, answer) = oneshot::channel();
         let start_drain = queue.push(Pending {
-            code_hash: code_hash.to_owned(),
-            now,
-            issued: issued.clone(),
-            refresh: refresh.cloned(),
+            request: request.clone(),
             reply,
         });
         if start_drain {
@@ -123,46 +111,70 @@ impl AuthorizationCodeStore for SeaStore {
     }
 }
 
+/// The conditions of a redemption, shared by both statements; `wanted` is the
+/// presented row.
+const REDEEMABLE: &str = "\
+authorization_codes.code_hash = wanted.code_hash \
+AND authorization_codes.used_at IS NULL AND authorization_codes.expires_at > wanted.now \
+AND authorization_codes.client_id = wanted.client_id \
+AND authorization_codes.redirect_uri IS NOT DISTINCT FROM wanted.redirect_uri \
+AND authorization_codes.code_challenge IS NOT DISTINCT FROM wanted.code_challenge \
+AND EXISTS (SELECT 1 FROM users WHERE users.id = authorization_codes.user_id \
+AND users.locked = FALSE AND users.disabled = FALSE)";
+
+const SET_REDEEMED: &str = "UPDATE authorization_codes SET used_at = wanted.now, \
+access_jti = wanted.access_jti, access_expires_at = wanted.access_expires_at, \
+family_id = wanted.family_id FROM (";
+
+/// The presented row's column names, for PostgreSQL's `AS wanted (…)`.
+const WANTED_COLUMNS: &str = "code_hash, now, access_jti, access_expires_at, family_id, \
+client_id, redirect_uri, code_challenge";
+
+/// Every column of the code, named by table: PostgreSQL's `RETURNING *`
+/// would add the presented row's, and SQLite takes no `table.*` there.
+const RETURNING: &str = " RETURNING authorization_codes.code_hash, \
+authorization_codes.client_id, authorization_codes.user_id, authorization_codes.username, \
+authorization_codes.redirect_uri, authorization_codes.scope, \
+authorization_codes.code_challenge, authorization_codes.created_at, \
+authorization_codes.expires_at, authorization_codes.used_at, authorization_codes.family_id, \
+authorization_codes.access_jti, authorization_codes.access_expires_at";
+
+fn wanted_values(request: &CodeRedemptionRequest) -> [Value; 8] {
+    let successor = &request.successor;
+    [
+        Value::from(request.code_hash.clone()),
+        successor.issued_at.into(),
+        successor.access_jti.clone().into(),
+        successor.access_expires_at.into(),
+        request.family_id.clone().into(),
+        request.client_id.clone().into(),
+        request.redirect_uri.clone().into(),
+        request.code_challenge.clone().into(),
+    ]
+}
+
 impl SeaStore {
     /// One redemption in a transaction of its own (PostgreSQL).
-    async fn redeem_alone(
-        &self,
-        code_hash: &str,
-        now: UnixTime,
-        issued: &CodeRedemption,
-        refresh: Option<&NewRefreshToken>,
-    ) -> Result<bool, StoreError> {
+    async fn redeem_alone(&self, request: &CodeRedemptionRequest) -> Answer {
         let turn = self.write_turn().await;
         let txn = turn.db().begin().await?;
-        let marked = authorization_code::Entity::update_many()
-            .col_expr(authorization_code::Column::UsedAt, Some(now).into())
-            .col_expr(
-                authorization_code::Column::AccessJti,
-                Some(issued.access_jti.clone()).into(),
-            )
-            .col_expr(
-                authorization_code::Column::AccessExpiresAt,
-                Some(issued.access_expires_at).into(),
-            )
-            .col_expr(
-                authorization_code::Column::FamilyId,
-                issued.family_id.clone().into(),
-            )
-            .filter(authorization_code::Column::CodeHash.eq(code_hash))
-            .filter(authorization_code::Column::UsedAt.is_null())
-            .filter(authorization_code::Column::ExpiresAt.gt(now))
-            .exec(&txn)
-            .await?;
-        if marked.rows_affected != 1 {
-            return Ok(false);
-        }
-        if let Some(token) = refresh {
-            refresh_token::Entity::insert(refresh_row(token, None))
+        let sql = format!(
+            "{SET_REDEEMED}VALUES ($1, $2::BIGINT, $3, $4::BIGINT, $5, $6, $7, $8)) \
+AS wanted ({WANTED_COLUMNS}) WHERE {REDEEMABLE}{RETURNING}"
+        );
+        let statement =
+            Statement::from_sql_and_values(txn.get_database_backend(), sql, wanted_values(request));
+        let Some(row) = txn.query_one_raw(statement).await? else {
+            return Ok(None);
+        };
+        let code = to_domain(authorization_code::Model::from_query_result(&row, "")?)?;
+        if let Some(token) = request.refresh_token(&code) {
+            refresh_token::Entity::insert(refresh_row(&token, None))
                 .exec_without_returning(&txn)
                 .await?;
         }
         txn.commit().await?;
-        Ok(true)
+        Ok(Some(code))
     }
 
     async fn drain_redemptions(self) {
@@ -175,18 +187,21 @@ impl SeaStore {
                 return;
             };
             // A code presented twice at once is spent by its first
-            // redemption; the repeat lost the race.
-            let (batch, repeats) = first_of_each(batch, |pending| &pending.code_hash);
+            // redemption; the repeat takes the checked path, which sees it used.
+            let (batch, repeats) = first_of_each(batch, |pending| &pending.request.code_hash);
             for repeat in repeats {
-                let _ = repeat.reply.send(Ok(false));
+                let _ = repeat.reply.send(Ok(None));
             }
             let result = redeem_batch(turn.db(), &batch).await;
             drop(turn);
             match result {
-                Ok(redeemed) => {
+                Ok(mut redeemed) => {
                     for pending in batch {
-                        let won = redeemed.contains(&pending.code_hash);
-                        let _ = pending.reply.send(Ok(won));
+                        let code = redeemed
+                            .iter()
+                            .position(|code| code.code_hash == pending.request.code_hash)
+                            .map(|at| redeemed.swap_remove(at));
+                        let _ = pending.reply.send(Ok(code));
                     }
                 }
                 Err(error) => {
@@ -199,50 +214,44 @@ impl SeaStore {
     }
 }
 
-const REDEEM_HEAD: &str = "\
-UPDATE authorization_codes SET used_at = wanted.column2, access_jti = wanted.column3, \
-access_expires_at = wanted.column4, family_id = wanted.column5 FROM (VALUES ";
-
-const REDEEM_ROW: &str = "(?, ?, ?, ?, ?)";
-
-const REDEEM_TAIL: &str = ") AS wanted \
-WHERE authorization_codes.code_hash = wanted.column1 \
-AND authorization_codes.used_at IS NULL AND authorization_codes.expires_at > wanted.column2 \
-RETURNING authorization_codes.code_hash";
-
-/// Marks every code of `batch` that is still redeemable and stores the
-/// refresh tokens of those, in one transaction; returns the codes marked.
+/// Redeems every code of `batch` that still may be, and stores their refresh
+/// tokens, in one transaction; returns the codes redeemed, as they were.
 async fn redeem_batch(
     db: &sea_orm::DatabaseConnection,
     batch: &[Pending],
-) -> Result<HashSet<String>, StoreError> {
+) -> Result<Vec<AuthorizationCodeRecord>, StoreError> {
     let txn = db.begin().await?;
-    let rows = vec![REDEEM_ROW; batch.len()].join(", ");
-    let values = batch.iter().flat_map(|pending| {
-        [
-            Value::from(pending.code_hash.clone()),
-            pending.now.into(),
-            pending.issued.access_jti.clone().into(),
-            pending.issued.access_expires_at.into(),
-            pending.issued.family_id.clone().into(),
-        ]
-    });
-    let statement = Statement::from_sql_and_values(
-        DbBackend::Sqlite,
-        format!("{REDEEM_HEAD}{rows}{REDEEM_TAIL}"),
-        values,
+    let rows = vec!["(?, ?, ?, ?, ?, ?, ?, ?)"; batch.len()].join(", ");
+    // SQLite names a VALUES table's columns column1, column2, …, and takes no
+    // column list after its alias: the select renames them.
+    let renamed = WANTED_COLUMNS
+        .split(", ")
+        .enumerate()
+        .map(|(at, name)| format!("column{} AS {name}", at + 1))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let sql = format!(
+        "{SET_REDEEMED}SELECT {renamed} FROM (VALUES {rows})) AS wanted WHERE {REDEEMABLE}{RETURNING}"
     );
-    let redeemed: HashSet<String> = txn
+    let values = batch
+        .iter()
+        .flat_map(|pending| wanted_values(&pending.request));
+    let statement = Statement::from_sql_and_values(DbBackend::Sqlite, sql, values);
+    let redeemed = txn
         .query_all_raw(statement)
         .await?
         .iter()
-        .map(|row| row.try_get::<String>("", "code_hash"))
-        .collect::<Result<_, _>>()?;
+        .map(|row| to_domain(authorization_code::Model::from_query_result(row, "")?))
+        .collect::<Result<Vec<_>, StoreError>>()?;
     let refresh_rows: Vec<_> = batch
         .iter()
-        .filter(|pending| redeemed.contains(&pending.code_hash))
-        .filter_map(|pending| pending.refresh.as_ref())
-        .map(|token| refresh_row(token, None))
+        .filter_map(|pending| {
+            let code = redeemed
+                .iter()
+                .find(|code| code.code_hash == pending.request.code_hash)?;
+            pending.request.refresh_token(code)
+        })
+        .map(|token| refresh_row(&token, None))
         .collect();
     if !refresh_rows.is_empty() {
         refresh_token::Entity::insert_many(refresh_rows)
@@ -258,7 +267,7 @@ mod tests {
     #![allow(clippy::unwrap_used)]
 
     use super::*;
-    use crate::oauth::model::{GrantType, PkceRule, RefreshRecord};
+    use crate::oauth::model::{GrantType, PkceRule, RefreshSuccessor, UnixTime};
     use crate::oauth::scope::ScopeSet;
     use crate::oauth::storage::RefreshTokenStore as _;
     use crate::store::{ClientSpec, UserSpec};
@@ -306,23 +315,20 @@ mod tests {
         }
     }
 
-    fn refresh(n: usize, attempt: usize, client: &str, user: &str) -> NewRefreshToken {
-        NewRefreshToken {
-            record: RefreshRecord {
+    fn redemption(n: usize, attempt: usize, client: &str) -> CodeRedemptionRequest {
+        CodeRedemptionRequest {
+            code_hash: format!("code-{n}"),
+            client_id: client.into(),
+            redirect_uri: None,
+            code_challenge: None,
+            successor: RefreshSuccessor {
                 token_hash: format!("refresh-{n}-{attempt}"),
-                family_id: format!("family-{n}-{attempt}"),
-                client_id: client.into(),
-                user_id: Some(user.into()),
-                username: Some("ann".into()),
-                scope: ScopeSet::parse("read").unwrap(),
-                grant_scope: ScopeSet::parse("read").unwrap(),
-                issued_at: NOW,
+                issued_at: NOW + 1,
                 expires_at: NOW + 3600,
-                used_at: None,
-                revoked: false,
+                access_jti: format!("jti-{n}-{attempt}"),
+                access_expires_at: NOW + 600,
             },
-            access_jti: format!("jti-{n}-{attempt}"),
-            access_expires_at: NOW + 600,
+            family_id: Some(format!("family-{n}-{attempt}")),
         }
     }
 
@@ -340,22 +346,20 @@ mod tests {
             }
             store.insert_code(&record).await.unwrap();
         }
+        // A binding that does not hold redeems nothing.
+        let mut other_client = redemption(1, 9, &client);
+        other_client.client_id = "someone-else".into();
+        assert!(store.redeem_code(&other_client).await.unwrap().is_none());
+        let mut other_uri = redemption(1, 9, &client);
+        other_uri.redirect_uri = Some("https://evil.example/cb".into());
+        assert!(store.redeem_code(&other_uri).await.unwrap().is_none());
         let mut attempts = Vec::new();
         for attempt in 0..2 {
             for n in 0..CODES {
                 let store = store.clone();
-                let (client, user) = (client.clone(), user.clone());
+                let request = redemption(n, attempt, &client);
                 attempts.push(tokio::spawn(async move {
-                    let token = refresh(n, attempt, &client, &user);
-                    let issued = CodeRedemption {
-                        access_jti: token.access_jti.clone(),
-                        access_expires_at: token.access_expires_at,
-                        family_id: Some(token.record.family_id.clone()),
-                    };
-                    let won = store
-                        .redeem_code(&format!("code-{n}"), NOW + 1, &issued, Some(&token))
-                        .await
-                        .unwrap();
+                    let won = store.redeem_code(&request).await.unwrap().is_some();
                     (n, attempt, won)
                 }));
             }

@@ -14,8 +14,12 @@
 
 use super::super::Core;
 use super::super::error::OAuthError;
-use super::super::issuance::{IssuedTokens, Owner, mint_access, mint_refresh, persist_access};
-use super::super::model::{AuthorizationCodeRecord, Client, CodeRedemption, GrantType, UnixTime};
+use super::super::issuance::{
+    IssuedTokens, Owner, can_mint, mint_access_as, mint_successor, persist_access,
+};
+use super::super::model::{
+    AuthorizationCodeRecord, Client, CodeRedemptionRequest, GrantType, UnixTime,
+};
 use super::super::pkce;
 use super::super::presented::classify;
 use super::super::redirect_uri;
@@ -41,6 +45,15 @@ pub(super) async fn issue<S: Stores>(
         return Err(OAuthError::code_invalid());
     }
     let hash = hash_secret(request.code.expose());
+    // The common case, a good request, is one write that checks every
+    // binding and reads nothing first.
+    if request.code_verifier.is_none_or(pkce::is_verifier)
+        && can_mint(core, now)
+        && let Some(issued) = redeem(core, client, &hash, &request.as_bound(), now).await?
+    {
+        return Ok(issued);
+    }
+    // Otherwise the code is read and each rule says why it fails.
     let code = core
         .store
         .find_code(&hash)
@@ -59,45 +72,86 @@ pub(super) async fn issue<S: Stores>(
     check_redirect_uri(client, &code, request.redirect_uri)?;
     check_verifier(&code, request.code_verifier)?;
     check_owner(core, &code)?;
+    // Every rule holds: redeem it bound as it is stored.
+    let bound = Bindings {
+        redirect_uri: code.redirect_uri.clone(),
+        code_challenge: code.code_challenge.clone(),
+    };
+    if let Some(issued) = redeem(core, client, &hash, &bound, now).await? {
+        return Ok(issued);
+    }
+    // Another redemption won between our read and our write, or the user was
+    // locked meanwhile.
+    match core.store.find_code(&hash).await? {
+        Some(code) if code.used_at.is_some() => {
+            revoke_issued(core, &code, now).await?;
+            Err(OAuthError::code_already_used())
+        }
+        _ => Err(owner_refusal(core, &code.user_id).await?),
+    }
+}
 
+/// What the stored code must be bound to for a redemption to match it.
+struct Bindings {
+    redirect_uri: Option<String>,
+    code_challenge: Option<String>,
+}
+
+impl Redemption<'_> {
+    /// The bindings as the request presents them: its redirect URI, and the
+    /// S256 of its verifier.
+    fn as_bound(&self) -> Bindings {
+        Bindings {
+            redirect_uri: self.redirect_uri.map(str::to_owned),
+            code_challenge: self.code_verifier.map(hash_secret),
+        }
+    }
+}
+
+/// Redeems the code in one store call if it is live, of `client`, bound to
+/// `bound`, and of a user who may hold tokens; mints the tokens it gives.
+/// `None` when nothing was written.
+async fn redeem<S: Stores>(
+    core: &Core<S>,
+    client: &Client,
+    code_hash: &str,
+    bound: &Bindings,
+    now: UnixTime,
+) -> Result<Option<IssuedTokens>, OAuthError> {
+    let (value, successor) = mint_successor(core, client, now);
+    let with_refresh = client.allows(GrantType::RefreshToken);
+    let request = CodeRedemptionRequest {
+        code_hash: code_hash.to_owned(),
+        client_id: client.id.clone(),
+        redirect_uri: bound.redirect_uri.clone(),
+        code_challenge: bound.code_challenge.clone(),
+        successor,
+        family_id: with_refresh.then(new_id),
+    };
+    let Some(code) = core.store.redeem_code(&request).await? else {
+        return Ok(None);
+    };
     let owner = Owner {
         user_id: &code.user_id,
         username: &code.username,
     };
-    let access = mint_access(core, client, Some(owner), &code.scope, now)?;
-    let refresh = client
-        .allows(GrantType::RefreshToken)
-        .then(|| mint_refresh(core, &new_id(), &code.scope, &access, now));
-    let issued = CodeRedemption {
-        access_jti: access.claims.jti.clone(),
-        access_expires_at: access.claims.exp,
-        family_id: refresh
-            .as_ref()
-            .map(|(_, token)| token.record.family_id.clone()),
-    };
-    let redeemed = core
-        .store
-        .redeem_code(
-            &hash,
-            now,
-            &issued,
-            refresh.as_ref().map(|(_, token)| token),
-        )
-        .await?;
-    if !redeemed {
-        // Another redemption won between our read and our write: this one is
-        // the replay, and what the winner got is revoked.
-        if let Some(code) = core.store.find_code(&hash).await? {
-            revoke_issued(core, &code, now).await?;
-        }
-        return Err(OAuthError::code_already_used());
-    }
+    let jti = request.successor.access_jti.clone();
+    let access = mint_access_as(core, jti, client, Some(owner), &code.scope, now)?;
     persist_access(core, &access).await?;
-    Ok(IssuedTokens {
+    Ok(Some(IssuedTokens {
         expires_in: access.claims.exp - now,
         access_token: access.token,
-        refresh_token: refresh.map(|(value, _)| value),
+        refresh_token: with_refresh.then_some(value),
         scope: code.scope,
+    }))
+}
+
+/// Why a user's code buys nothing now, as the database has the user.
+async fn owner_refusal<S: Stores>(core: &Core<S>, user_id: &str) -> Result<OAuthError, OAuthError> {
+    Ok(match core.store.find_user_by_id(user_id).await? {
+        Some(user) if user.status.disabled => OAuthError::user_disabled(),
+        Some(user) if user.status.locked => OAuthError::user_locked(),
+        _ => OAuthError::code_invalid(),
     })
 }
 
