@@ -9,6 +9,11 @@
 //!   the one conditional update that redeems it; `family_id` and `access_jti`
 //!   name what that redemption issued, so that a replay can revoke it. A used
 //!   code stays until it expires, so that a replay is still recognised.
+//!   On SQLite, the update that redeems a code also names the refresh token
+//!   it issues (`refresh_hash`, `refresh_expires_at`), and a trigger stores
+//!   that token from the code's row in the same statement: a redemption is one
+//!   statement, as a refresh is (`m20261122_000001`). PostgreSQL inserts it in
+//!   the redemption's transaction and gets no trigger.
 //! - `sessions`: browser logins, by the hash of the cookie's value.
 //! - `consents`: the scopes a user approved for a client.
 //!
@@ -20,6 +25,18 @@ use sea_orm_migration::{prelude::*, schema::*};
 
 #[derive(DeriveMigrationName)]
 pub(crate) struct Migration;
+
+const CREATE_TRIGGER: &str = "\
+CREATE TRIGGER authorization_codes_issue_refresh AFTER UPDATE OF used_at ON authorization_codes
+WHEN OLD.used_at IS NULL AND NEW.used_at IS NOT NULL AND NEW.refresh_hash IS NOT NULL
+BEGIN
+    INSERT INTO refresh_tokens (token_hash, family_id, client_id, user_id, username, scope,
+        grant_scope, issued_at, expires_at, used_at, revoked, access_jti, access_expires_at,
+        parent_hash)
+    VALUES (NEW.refresh_hash, NEW.family_id, NEW.client_id, NEW.user_id, NEW.username,
+        NEW.scope, NEW.scope, NEW.used_at, NEW.refresh_expires_at, NULL, FALSE, NEW.access_jti,
+        NEW.access_expires_at, NULL);
+END";
 
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
@@ -57,6 +74,8 @@ impl MigrationTrait for Migration {
                     .col(string_null(AuthorizationCodes::FamilyId))
                     .col(string_null(AuthorizationCodes::AccessJti))
                     .col(big_integer_null(AuthorizationCodes::AccessExpiresAt))
+                    .col(string_null(AuthorizationCodes::RefreshHash))
+                    .col(big_integer_null(AuthorizationCodes::RefreshExpiresAt))
                     .foreign_key(
                         ForeignKey::create()
                             .from(AuthorizationCodes::Table, AuthorizationCodes::ClientId)
@@ -144,10 +163,22 @@ impl MigrationTrait for Migration {
                 )
                 .await?;
         }
+        if manager.get_database_backend() == sea_orm::DbBackend::Sqlite {
+            manager
+                .get_connection()
+                .execute_unprepared(CREATE_TRIGGER)
+                .await?;
+        }
         Ok(())
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        if manager.get_database_backend() == sea_orm::DbBackend::Sqlite {
+            manager
+                .get_connection()
+                .execute_unprepared("DROP TRIGGER IF EXISTS authorization_codes_issue_refresh")
+                .await?;
+        }
         for table in [
             Consents::Table.into_iden(),
             Sessions::Table.into_iden(),
@@ -202,6 +233,8 @@ enum AuthorizationCodes {
     FamilyId,
     AccessJti,
     AccessExpiresAt,
+    RefreshHash,
+    RefreshExpiresAt,
 }
 
 #[derive(DeriveIden)]

@@ -7,9 +7,9 @@
 //! row updated, and gets the code back from `RETURNING` to mint its tokens.
 //! Nothing is read first. On PostgreSQL each redemption is a transaction of
 //! its own. On SQLite, which writes one statement at a time, redemptions
-//! waiting for the writer are grouped (`write_queue.rs`): one
-//! `UPDATE … FROM (VALUES …) RETURNING` for the batch, and one insert of the
-//! refresh tokens, in one transaction.
+//! waiting for the writer are grouped (`write_queue.rs`) into one
+//! `UPDATE … FROM (VALUES …) RETURNING`, whose trigger (migration
+//! `m20261203_000002`) stores each redeemed code's refresh token.
 
 use sea_orm::{
     ActiveValue::Set, ConnectionTrait, DbBackend, EntityTrait, FromQueryResult, Statement,
@@ -72,6 +72,8 @@ impl AuthorizationCodeStore for SeaStore {
             family_id: Set(None),
             access_jti: Set(None),
             access_expires_at: Set(None),
+            refresh_hash: Set(None),
+            refresh_expires_at: Set(None),
         };
         let turn = self.write_turn().await;
         authorization_code::Entity::insert(row)
@@ -124,11 +126,12 @@ AND users.locked = FALSE AND users.disabled = FALSE)";
 
 const SET_REDEEMED: &str = "UPDATE authorization_codes SET used_at = wanted.now, \
 access_jti = wanted.access_jti, access_expires_at = wanted.access_expires_at, \
-family_id = wanted.family_id FROM (";
+family_id = wanted.family_id, refresh_hash = wanted.refresh_hash, \
+refresh_expires_at = wanted.refresh_expires_at FROM (";
 
 /// The presented row's column names, for PostgreSQL's `AS wanted (…)`.
 const WANTED_COLUMNS: &str = "code_hash, now, access_jti, access_expires_at, family_id, \
-client_id, redirect_uri, code_challenge";
+client_id, redirect_uri, code_challenge, refresh_hash, refresh_expires_at";
 
 /// Every column of the code, named by table: PostgreSQL's `RETURNING *`
 /// would add the presented row's, and SQLite takes no `table.*` there.
@@ -137,10 +140,12 @@ authorization_codes.client_id, authorization_codes.user_id, authorization_codes.
 authorization_codes.redirect_uri, authorization_codes.scope, \
 authorization_codes.code_challenge, authorization_codes.created_at, \
 authorization_codes.expires_at, authorization_codes.used_at, authorization_codes.family_id, \
-authorization_codes.access_jti, authorization_codes.access_expires_at";
+authorization_codes.access_jti, authorization_codes.access_expires_at, \
+authorization_codes.refresh_hash, authorization_codes.refresh_expires_at";
 
-fn wanted_values(request: &CodeRedemptionRequest) -> [Value; 8] {
+fn wanted_values(request: &CodeRedemptionRequest) -> [Value; 10] {
     let successor = &request.successor;
+    let refresh = request.family_id.is_some();
     [
         Value::from(request.code_hash.clone()),
         successor.issued_at.into(),
@@ -150,6 +155,8 @@ fn wanted_values(request: &CodeRedemptionRequest) -> [Value; 8] {
         request.client_id.clone().into(),
         request.redirect_uri.clone().into(),
         request.code_challenge.clone().into(),
+        refresh.then(|| successor.token_hash.clone()).into(),
+        refresh.then_some(successor.expires_at).into(),
     ]
 }
 
@@ -159,7 +166,7 @@ impl SeaStore {
         let turn = self.write_turn().await;
         let txn = turn.db().begin().await?;
         let sql = format!(
-            "{SET_REDEEMED}VALUES ($1, $2::BIGINT, $3, $4::BIGINT, $5, $6, $7, $8)) \
+            "{SET_REDEEMED}VALUES ($1, $2::BIGINT, $3, $4::BIGINT, $5, $6, $7, $8, $9, $10::BIGINT)) \
 AS wanted ({WANTED_COLUMNS}) WHERE {REDEEMABLE}{RETURNING}"
         );
         let statement =
@@ -214,14 +221,14 @@ AS wanted ({WANTED_COLUMNS}) WHERE {REDEEMABLE}{RETURNING}"
     }
 }
 
-/// Redeems every code of `batch` that still may be, and stores their refresh
-/// tokens, in one transaction; returns the codes redeemed, as they were.
+/// Redeems every code of `batch` that still may be, in one statement whose
+/// trigger stores their refresh tokens; returns the codes redeemed, as they
+/// were.
 async fn redeem_batch(
     db: &sea_orm::DatabaseConnection,
     batch: &[Pending],
 ) -> Result<Vec<AuthorizationCodeRecord>, StoreError> {
-    let txn = db.begin().await?;
-    let rows = vec!["(?, ?, ?, ?, ?, ?, ?, ?)"; batch.len()].join(", ");
+    let rows = vec!["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"; batch.len()].join(", ");
     // SQLite names a VALUES table's columns column1, column2, …, and takes no
     // column list after its alias: the select renames them.
     let renamed = WANTED_COLUMNS
@@ -237,29 +244,11 @@ async fn redeem_batch(
         .iter()
         .flat_map(|pending| wanted_values(&pending.request));
     let statement = Statement::from_sql_and_values(DbBackend::Sqlite, sql, values);
-    let redeemed = txn
-        .query_all_raw(statement)
+    db.query_all_raw(statement)
         .await?
         .iter()
         .map(|row| to_domain(authorization_code::Model::from_query_result(row, "")?))
-        .collect::<Result<Vec<_>, StoreError>>()?;
-    let refresh_rows: Vec<_> = batch
-        .iter()
-        .filter_map(|pending| {
-            let code = redeemed
-                .iter()
-                .find(|code| code.code_hash == pending.request.code_hash)?;
-            pending.request.refresh_token(code)
-        })
-        .map(|token| refresh_row(&token, None))
-        .collect();
-    if !refresh_rows.is_empty() {
-        refresh_token::Entity::insert_many(refresh_rows)
-            .exec_without_returning(&txn)
-            .await?;
-    }
-    txn.commit().await?;
-    Ok(redeemed)
+        .collect()
 }
 
 #[cfg(test)]

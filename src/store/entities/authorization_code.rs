@@ -26,6 +26,10 @@ pub(crate) struct Model {
     /// The access token its redemption issued.
     pub access_jti: Option<String>,
     pub access_expires_at: Option<i64>,
+    /// The refresh token its redemption issued; on SQLite a trigger stores
+    /// it from this row.
+    pub refresh_hash: Option<String>,
+    pub refresh_expires_at: Option<i64>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
