@@ -219,13 +219,13 @@ async fn an_unknown_grant_type_is_unsupported_naming_it() {
     let server = Server::start(&db);
     let client = create_full_client(&db.url);
     let mut request = client_credentials_request(&client);
-    request.grant_type = "authorization_code".into();
+    request.grant_type = "urn:ietf:params:oauth:grant-type:device_code".into();
     let (code, reason, description) = issue_err(&server, request).await;
     assert_eq!(
         (code, reason.as_str()),
         (Code::InvalidArgument, "unsupported_grant_type")
     );
-    assert!(description.contains("authorization_code"), "{description}");
+    assert!(description.contains("device_code"), "{description}");
 }
 
 #[tokio::test]
