@@ -172,7 +172,30 @@ async fn discovery_names_endpoints_that_answer() {
     assert_eq!(metadata["issuer"], "http://127.0.0.1:1");
     assert_eq!(
         metadata["grant_types_supported"],
-        json!(["client_credentials", "password", "refresh_token"])
+        json!([
+            "client_credentials",
+            "password",
+            "refresh_token",
+            "authorization_code",
+            "implicit"
+        ])
+    );
+    // SPEC §4 and §7: the browser flows' members.
+    assert_eq!(
+        metadata["response_types_supported"],
+        json!(["code", "token"])
+    );
+    assert_eq!(
+        metadata["response_modes_supported"],
+        json!(["query", "fragment"])
+    );
+    assert_eq!(
+        metadata["code_challenge_methods_supported"],
+        json!(["S256"])
+    );
+    assert_eq!(
+        metadata["authorization_response_iss_parameter_supported"],
+        true
     );
     assert!(
         metadata["token_endpoint_auth_methods_supported"]
@@ -192,6 +215,7 @@ async fn discovery_names_endpoints_that_answer() {
     .await;
     assert!(scopes_known);
     for (member, method) in [
+        ("authorization_endpoint", "GET"),
         ("token_endpoint", "POST"),
         ("introspection_endpoint", "POST"),
         ("revocation_endpoint", "POST"),
