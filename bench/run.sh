@@ -234,6 +234,18 @@ introspect_grpc() { grpc_scenario introspect-grpc "$server_pid" "$grpc" introspe
 check_jwt_http() { check_scenario check-jwt-http Authorization "Bearer $token" "$@"; }
 check_api_key_http() { check_scenario check-api-key-http X-API-Key "$api_key" "$@"; }
 check_grpc() { grpc_scenario check-grpc "$server_pid" "$grpc" check "$@"; }
+refresh_grpc() { grpc_scenario refresh-grpc "$server_pid" "$grpc" refresh "$@"; }
+# code_grpc SECONDS [TAGS]: redeems codes minted before the window.
+code_grpc() {
+    local seconds=$1 tags=${2:-} line
+    line=$(measured "$server_pid" $load grpc --addr "$grpc" --scenario authorization-code \
+        --label authorization_code-grpc --duration "$seconds" --connections "$connections" \
+        --client-id="$code_client_id" --client-secret="$code_client_secret" \
+        --username bench --password bench-password \
+        --http-addr "$http" --redirect-uri "$code_redirect" \
+        --codes-per-connection $((seconds * 300)))
+    echo "${line%\}}$tags}" | tee -a "$results"
+}
 
 # in_rounds GROUP RUN...: each RUN (a function above) gets one slice per round.
 in_rounds() {
@@ -259,19 +271,14 @@ in_rounds check-http floor_http check_jwt_http check_api_key_http
 lookups_after=$(key_lookups)
 in_rounds check-grpc floor_grpc check_grpc
 echo "{\"label\":\"api-key-lookups\",\"before\":$lookups_before,\"after\":$lookups_after}" | tee -a "$results"
-echo "== refresh and password" >&2
-grpc_scenario refresh-grpc "$server_pid" "$grpc" refresh "$duration"
+echo "== password" >&2
 grpc_scenario password-grpc "$server_pid" "$grpc" password "$duration"
-# Each connection mints its codes through /oauth/authorize (one login, then a
-# GET per code) before its timed window; the window only redeems them. The
-# server CPU of this line includes the minting.
-echo "== authorization code" >&2
-measured "$server_pid" $load grpc --addr "$grpc" --scenario authorization-code \
-    --label authorization_code-grpc --duration "$duration" --connections "$connections" \
-    --client-id="$code_client_id" --client-secret="$code_client_secret" \
-    --username bench --password bench-password \
-    --http-addr "$http" --redirect-uri "$code_redirect" \
-    --codes-per-connection $((duration * 200)) | tee -a "$results"
+# The code exchange is judged against the refresh rate, so the two alternate
+# in rounds, as scenarios do with their floors. Each connection mints its codes
+# through /oauth/authorize (one login, then a GET per code) before its timed
+# window; the window only redeems them. The server CPU of this line includes
+# the minting.
+in_rounds refresh-and-code refresh_grpc code_grpc
 
 # A burst of password logins beside client_credentials traffic: Argon2 runs off
 # the runtime's threads, so the client_credentials p99 must stay low.
