@@ -13,16 +13,13 @@ use super::Core;
 use super::error::OAuthError;
 use super::model::{SessionRecord, UnixTime, User};
 use super::storage::Stores;
-use crate::tokens::secret::{hash_secret, random_urlsafe};
+use crate::tokens::secret::{hash_secret, is_random_urlsafe_32, random_urlsafe};
 
 /// `--session-ttl`'s default, seconds (SPEC §2).
 pub const DEFAULT_SESSION_TTL: i64 = 86_400;
 
 /// Bytes of randomness in a session id: 256 bits.
 const SESSION_ID_BYTES: usize = 32;
-
-/// A session id's length: 32 bytes in base64url without padding.
-const SESSION_ID_LEN: usize = 43;
 
 /// A session just started: the cookie's value, shown to nobody else.
 pub struct StartedSession {
@@ -59,7 +56,7 @@ pub async fn user_of<S: Stores>(
     cookie: &str,
     now: UnixTime,
 ) -> Result<Option<User>, OAuthError> {
-    if !could_be_session_id(cookie) {
+    if !is_random_urlsafe_32(cookie) {
         return Ok(None);
     }
     let Some(session) = core.store.find_session(&hash_secret(cookie)).await? else {
@@ -74,15 +71,8 @@ pub async fn user_of<S: Stores>(
 
 /// Ends the session the cookie's value names, if any.
 pub async fn end<S: Stores>(core: &Core<S>, cookie: &str) -> Result<(), OAuthError> {
-    if could_be_session_id(cookie) {
+    if is_random_urlsafe_32(cookie) {
         core.store.delete_session(&hash_secret(cookie)).await?;
     }
     Ok(())
-}
-
-fn could_be_session_id(value: &str) -> bool {
-    value.len() == SESSION_ID_LEN
-        && value
-            .bytes()
-            .all(|byte| byte.is_ascii_alphanumeric() || byte == b'-' || byte == b'_')
 }

@@ -45,6 +45,16 @@ pub fn random_urlsafe(bytes: usize) -> String {
     URL_SAFE_NO_PAD.encode(buf)
 }
 
+/// Whether `value` has the shape of [`random_urlsafe`]`(32)`: 43 characters of
+/// the URL-safe alphabet. Session ids and CSRF tokens are checked with it
+/// before anything is looked up or compared.
+pub fn is_random_urlsafe_32(value: &str) -> bool {
+    value.len() == 43
+        && value
+            .bytes()
+            .all(|byte| byte.is_ascii_alphanumeric() || byte == b'-' || byte == b'_')
+}
+
 /// 256 random bits in the URL-safe alphabet, 43 characters: what every client
 /// secret, refresh token and opaque access token looked like before SPEC §5
 /// (`oauth::presented` still accepts the shape, and tests write such rows to

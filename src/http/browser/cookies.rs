@@ -11,7 +11,7 @@ use axum::http::{HeaderMap, HeaderValue, header};
 use cookie::{Cookie, SameSite};
 use subtle::ConstantTimeEq as _;
 
-use crate::tokens::secret::random_urlsafe;
+use crate::tokens::secret::{is_random_urlsafe_32, random_urlsafe};
 
 /// The session cookie's name (SPEC §7).
 pub(crate) const SESSION_COOKIE: &str = "oauthd_session";
@@ -76,7 +76,7 @@ impl CookiePolicy {
 /// The CSRF token to put in a page's forms: the browser's own, if it has a
 /// well-formed one, or a new one with the `Set-Cookie` that gives it.
 pub(crate) fn csrf_token(headers: &HeaderMap) -> (String, Option<String>) {
-    match read(headers, CSRF_COOKIE).filter(|token| is_token(token)) {
+    match read(headers, CSRF_COOKIE).filter(|token| is_random_urlsafe_32(token)) {
         Some(token) => (token, None),
         None => {
             let token = random_urlsafe(32);
@@ -88,17 +88,9 @@ pub(crate) fn csrf_token(headers: &HeaderMap) -> (String, Option<String>) {
 /// Whether a form's `csrf_token` equals the browser's CSRF cookie.
 pub(crate) fn csrf_matches(headers: &HeaderMap, field: Option<&str>) -> bool {
     match (read(headers, CSRF_COOKIE), field) {
-        (Some(cookie), Some(field)) if is_token(&cookie) => {
+        (Some(cookie), Some(field)) if is_random_urlsafe_32(&cookie) => {
             cookie.as_bytes().ct_eq(field.as_bytes()).into()
         }
         _ => false,
     }
-}
-
-/// 32 random bytes in base64url.
-fn is_token(value: &str) -> bool {
-    value.len() == 43
-        && value
-            .bytes()
-            .all(|byte| byte.is_ascii_alphanumeric() || byte == b'-' || byte == b'_')
 }
