@@ -16,6 +16,7 @@
 # readings come from /proc. Appends one JSON line to FILE.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 
 bin=
 label=
@@ -42,43 +43,16 @@ if [ -z "$bin" ] || [ -z "$label" ] || [ -z "$results" ]; then
     exit 2
 fi
 
-work=$(mktemp -d)
-pids=()
-cleanup() {
-    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-    for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
-    if [ "$backend" = postgres ]; then dropdb -h 127.0.0.1 -U postgres --if-exists "$pgname" 2>/dev/null || true; fi
-    rm -rf "$work"
-}
-trap cleanup EXIT
-
+start_work revocations
 if [ "$backend" = postgres ]; then
-    . .ci/postgres.sh
-    pgname="oauthd_bench_revocations_$$"
-    createdb -h 127.0.0.1 -U postgres "$pgname"
-    db="postgres://postgres@127.0.0.1:5432/$pgname"
     # query SQL: prints the result; run_script < FILE: runs a script.
     query() { psql -q -X -v ON_ERROR_STOP=1 -tA "$db" -c "$1"; }
     run_script() { psql -q -X -v ON_ERROR_STOP=1 "$db" >/dev/null; }
 else
-    file="$work/bench.db"
-    db="sqlite://$file?mode=rwc"
     query() { sqlite3 -bail -cmd ".timeout 5000" "$file" "$1"; }
     run_script() { sqlite3 -bail -cmd ".timeout 5000" "$file" >/dev/null; }
 fi
 
-address() {
-    local log=$1 what=$2
-    for _ in $(seq 1 300); do
-        local addr
-        addr=$(grep -o "$what listening on [0-9.:]*" "$log" 2>/dev/null | head -n 1 | awk '{print $4}')
-        if [ -n "$addr" ]; then echo "$addr"; return; fi
-        sleep 0.05
-    done
-    echo "no $what address in $log" >&2
-    exit 1
-}
-json_field() { sed -n "s/.*\"$1\":\"\([^\"]*\)\".*/\1/p"; }
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 # The anonymous part of RSS (heap and stacks): the binary's own pages, which
 # the code paths a reading touches map in, are left out.

@@ -2,7 +2,7 @@
 # Measures oauthd against this machine's own floor and writes BENCHMARKS.md.
 #
 #   bench/run.sh [--postgres] [--duration SECONDS] [--connections N]
-#                [--only revocations] [--before BIN]
+#                [--only revocations|purge] [--before BIN]
 #
 # Builds release, starts oauthd on a fresh SQLite database (or, with --postgres,
 # a fresh PostgreSQL database), creates a client and a user through the CLI, and
@@ -11,12 +11,14 @@
 # a floor alternate with it in rounds (see in_rounds). Exits non-zero when any
 # scenario had errors.
 #
-# The revocation scenario (bench/revocations.sh) runs last, on its own servers;
-# with --before BIN it runs for that binary too (an older release, say), and
-# BENCHMARKS.md shows both. --only revocations runs just that scenario and
-# replaces only the Revocations section of BENCHMARKS.md.
+# The revocation scenario (bench/revocations.sh) and the purge scenario
+# (bench/purge.sh) run last, on their own servers and databases; with --before
+# BIN the revocation scenario runs for that binary too (an older release, say),
+# and BENCHMARKS.md shows both. --only NAME runs just that scenario and
+# replaces only its section of BENCHMARKS.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 
 duration=10
 connections=32
@@ -35,10 +37,10 @@ while [ $# -gt 0 ]; do
     shift
 done
 
-if [ -n "$only" ] && [ "$only" != revocations ]; then
-    echo "--only takes: revocations" >&2
-    exit 2
-fi
+case "$only" in
+    ""|revocations|purge) ;;
+    *) echo "--only takes: revocations, purge" >&2; exit 2 ;;
+esac
 pg_flag=()
 if [ "$backend" = postgres ]; then pg_flag=(--postgres); fi
 # revocation_runs RESULTS: the revocation scenario, for --before's binary first.
@@ -49,18 +51,33 @@ revocation_runs() {
     fi
     bench/revocations.sh --bin target/release/oauthd --label "this build" --results "$1" "${pg_flag[@]}"
 }
-if [ "$only" = revocations ]; then
+# purge_run RESULTS: the purge scenario, on this build.
+purge_run() {
+    echo "== purge" >&2
+    bench/purge.sh --bin target/release/oauthd --load target/release/examples/load \
+        --results "$1" "${pg_flag[@]}"
+}
+if [ -n "$only" ]; then
     cargo build --release --locked --bin oauthd --example load
     only_results=$(mktemp)
-    trap 'rm -f "$only_results"' EXIT
-    revocation_runs "$only_results"
-    section=$(target/release/examples/load report --results "$only_results" --backend "$backend" --only revocations)
-    # The section is the last one BENCHMARKS.md has: replace it, or add it.
-    { sed '/^## Revocations$/,$d' BENCHMARKS.md | sed -e :a -e '/^\n*$/{$d;N;ba' -e '}'; echo "$section"; } > BENCHMARKS.md.new
+    section_file=$(mktemp)
+    trap 'rm -f "$only_results" "$section_file"' EXIT
+    if [ "$only" = revocations ]; then revocation_runs "$only_results"; else purge_run "$only_results"; fi
+    target/release/examples/load report --results "$only_results" --backend "$backend" --only "$only" |
+        sed '/./,$!d' > "$section_file"
+    title=$(head -n 1 "$section_file")
+    # Replace the section from its title to the next one, or add it at the end.
+    awk -v title="$title" -v file="$section_file" '
+        BEGIN { while ((getline line < file) > 0) section = section line "\n" }
+        $0 == title { printf "%s", section; skipping = 1; replaced = 1; next }
+        skipping && /^## / { skipping = 0; print "" }
+        !skipping { print }
+        END { if (!replaced) printf "\n%s", section }
+    ' BENCHMARKS.md > BENCHMARKS.md.new
     mv BENCHMARKS.md.new BENCHMARKS.md
-    echo "wrote the Revocations section of BENCHMARKS.md" >&2
+    echo "wrote the ${title#\#\# } section of BENCHMARKS.md" >&2
     if grep -q '"errors":[1-9]' "$only_results"; then
-        echo "the revocation scenario had errors" >&2
+        echo "the $only scenario had errors" >&2
         exit 1
     fi
     exit 0
@@ -76,38 +93,7 @@ bin=target/release/oauthd
 load=target/release/examples/load
 floor=target/release/examples/floor
 
-work=$(mktemp -d)
-pids=()
-cleanup() {
-    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-    if [ "$backend" = postgres ]; then dropdb -h 127.0.0.1 -U postgres --if-exists "$pgname" 2>/dev/null || true; fi
-    rm -rf "$work"
-}
-trap cleanup EXIT
-
-if [ "$backend" = postgres ]; then
-    . .ci/postgres.sh
-    pgname="oauthd_bench_$$"
-    createdb -h 127.0.0.1 -U postgres "$pgname"
-    db="postgres://postgres@127.0.0.1:5432/$pgname"
-else
-    db="sqlite://$work/bench.db?mode=rwc"
-fi
-
-# Waits for "<what> listening on ADDR" in a log file and prints ADDR.
-address() {
-    local log=$1 what=$2
-    for _ in $(seq 1 300); do
-        local addr
-        addr=$(grep -o "$what listening on [0-9.:]*" "$log" 2>/dev/null | head -n 1 | awk '{print $4}')
-        if [ -n "$addr" ]; then echo "$addr"; return; fi
-        sleep 0.05
-    done
-    echo "no $what address in $log" >&2
-    exit 1
-}
-
-json_field() { sed -n "s/.*\"$1\":\"\([^\"]*\)\".*/\1/p"; }
+start_work main
 
 "$floor" > "$work/floor.log" 2>&1 &
 floor_pid=$!
@@ -302,6 +288,7 @@ if [ "$backend" = sqlite ]; then
 fi
 
 revocation_runs "$results"
+purge_run "$results"
 
 $load report --results "$results" --backend "$backend" > BENCHMARKS.md
 echo "wrote BENCHMARKS.md" >&2

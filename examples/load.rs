@@ -533,6 +533,10 @@ async fn main() -> anyhow::Result<()> {
             let results = std::fs::read_to_string(results)?;
             match only.as_deref() {
                 None => print!("{}", report(&results, &backend)?),
+                Some("purge") => print!(
+                    "{}",
+                    purge_section(&parse_lines(&results)?).context("no purge results")?
+                ),
                 Some("revocations") => print!(
                     "{}",
                     revocations_section(&parse_lines(&results)?)
@@ -749,10 +753,60 @@ fn report(results: &str, backend: &str) -> anyhow::Result<String> {
     if let Some(share) = SignatureShare::measure(&runs, meta["cores"].as_f64().unwrap_or(1.0)) {
         out.push_str(&share.section());
     }
+    if let Some(section) = purge_section(&lines) {
+        out.push_str(&section);
+    }
     if let Some(section) = revocations_section(&lines) {
         out.push_str(&section);
     }
     Ok(out)
+}
+
+/// The section of the purge scenario (`bench/purge.sh`): each scenario's rate
+/// and p99 with no purge running, and over the windows the janitor's purge ran
+/// in (median and worst).
+fn purge_section(lines: &[Value]) -> Option<String> {
+    let run = lines.iter().find(|line| line["label"] == "purge-run")?;
+    let windows = |label: &str, phase: &str| -> Vec<&Value> {
+        lines
+            .iter()
+            .filter(|l| l["label"] == label && l["phase"] == phase)
+            .collect()
+    };
+    let field = |windows: &[&Value], name: &str| -> Vec<f64> {
+        windows.iter().filter_map(|l| l[name].as_f64()).collect()
+    };
+    let mut out = format!(
+        "\n## Purge\n\n\
+         `bench/purge.sh`: {} expired refresh tokens written straight into a fresh {} \
+         database; client_credentials and refresh over gRPC, {} s windows, first with no \
+         purge running, then while the janitor of the server under load deleted them all \
+         ({} pairs of windows, at most {} s). \"Worst\" is the highest p99 of any window of the purge.\n\n\
+         | scenario | req/s, no purge | req/s during the purge (median) | p99 ms, no purge | p99 ms during (median) | p99 ms during (worst) |\n\
+         |---|---:|---:|---:|---:|---:|\n",
+        run["rows"],
+        run["backend"].as_str().unwrap_or("?"),
+        lines
+            .iter()
+            .find(|l| l["phase"] == "baseline")
+            .map_or(0.0, |l| l["seconds"].as_f64().unwrap_or(0.0).round()),
+        run["windows"],
+        run["seconds_at_most"],
+    );
+    for label in ["purge-client_credentials", "purge-refresh"] {
+        let (quiet, busy) = (windows(label, "baseline"), windows(label, "during"));
+        let worst = field(&busy, "p99_ms").into_iter().fold(f64::NAN, f64::max);
+        out.push_str(&format!(
+            "| {} | {:.0} | {:.0} | {:.2} | {:.2} | {:.2} |\n",
+            label.trim_start_matches("purge-"),
+            median(field(&quiet, "rps"))?,
+            median(field(&busy, "rps"))?,
+            median(field(&quiet, "p99_ms"))?,
+            median(field(&busy, "p99_ms"))?,
+            worst,
+        ));
+    }
+    Some(out)
 }
 
 /// One run of `bench/revocations.sh`: two replicas of one binary, `live`
@@ -859,10 +913,15 @@ struct Runs<'a> {
 }
 
 impl<'a> Runs<'a> {
-    /// Scenario labels in the order they first ran.
+    /// Scenario labels in the order they first ran; the purge scenario's
+    /// windows (tagged with a phase) have a section of their own.
     fn labels(&self) -> Vec<&'a str> {
         let mut labels: Vec<&str> = Vec::new();
-        for line in self.lines.iter().filter(|l| l["rps"].is_number()) {
+        for line in self
+            .lines
+            .iter()
+            .filter(|l| l["rps"].is_number() && l["phase"].is_null())
+        {
             let label = line["label"].as_str().unwrap_or("?");
             if !labels.contains(&label) {
                 labels.push(label);

@@ -9,6 +9,7 @@ mod m20261122_000001_refresh_parent;
 mod m20261201_000001_change_kinds;
 mod m20261203_000001_api_keys;
 mod m20261203_000002_browser_flows;
+mod m20261203_000003_purge_indexes;
 
 /// Every migration, oldest first.
 pub struct Migrator;
@@ -22,6 +23,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000001_change_kinds::Migration),
             Box::new(m20261203_000001_api_keys::Migration),
             Box::new(m20261203_000002_browser_flows::Migration),
+            Box::new(m20261203_000003_purge_indexes::Migration),
         ]
     }
 }

@@ -18,6 +18,7 @@ use crate::oauth::client_address::TrustedProxies;
 use crate::oauth::login_throttle::ThrottlePolicy;
 use crate::oauth::sessions::DEFAULT_SESSION_TTL;
 use crate::oauth::{Policy, TokenFormat};
+use crate::store::DEFAULT_PURGE_INTERVAL_SECONDS;
 use crate::tokens::keys::SigningAlg;
 use crate::tokens::master_key::MasterKey;
 
@@ -152,6 +153,9 @@ pub struct Settings {
     /// Directory of templates that replace the built-in login and consent pages, file by file.
     #[arg(long, env = "OAUTHD_TEMPLATE_DIR", global = true)]
     pub template_dir: Option<PathBuf>,
+    /// Seconds between this server's purges of expired rows (0: never; `oauthd purge` still works).
+    #[arg(long, env = "OAUTHD_PURGE_INTERVAL", global = true)]
+    pub purge_interval: Option<u64>,
 }
 
 /// `--token-format`.
@@ -257,6 +261,8 @@ pub struct Config {
     pub api_key_max_ttl: i64,
     /// Templates replacing the built-in pages (SPEC §7), if any.
     pub template_dir: Option<PathBuf>,
+    /// Time between the janitor's purges (SPEC §10); zero turns it off.
+    pub purge_interval: Duration,
 }
 
 /// Throttling failed logins by client address, and where that address comes from.
@@ -555,6 +561,9 @@ impl Config {
             },
             api_key_max_ttl,
             template_dir: s.template_dir,
+            purge_interval: Duration::from_secs(
+                s.purge_interval.unwrap_or(DEFAULT_PURGE_INTERVAL_SECONDS),
+            ),
         })
     }
 }
@@ -616,6 +625,7 @@ impl Settings {
             authorization_code_ttl: self.authorization_code_ttl.or(lower.authorization_code_ttl),
             session_ttl: self.session_ttl.or(lower.session_ttl),
             template_dir: self.template_dir.or(lower.template_dir),
+            purge_interval: self.purge_interval.or(lower.purge_interval),
         }
     }
 }

@@ -73,6 +73,13 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     tokio::spawn(follow_database(reporter, available_rx));
     let metrics = Metrics::install();
     tokio::spawn(metrics.clone().upkeep_forever());
+    if !config.purge_interval.is_zero() {
+        tokio::spawn(
+            store
+                .clone()
+                .purge_forever(config.purge_interval, stop_rx.clone()),
+        );
+    }
     if config.key_rotation_interval > 0 {
         tokio::spawn(store.clone().rotate_on_schedule(
             config.policy.signing_alg,

@@ -77,19 +77,6 @@ async fn introspect_http(server: &Server, caller: &TestClient, token: &str) -> V
     response.json().await.unwrap()
 }
 
-/// The value of one series of `/metrics` (0 while it has not appeared).
-async fn metric(server: &Server, series: &str) -> f64 {
-    let text = reqwest::get(server.url("/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    text.lines()
-        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
-        .map_or(0.0, |value| value.trim().parse().unwrap())
-}
-
 const KEY_LOOKUPS: &str = "oauthd_store_lookups_total{kind=\"api_key\"}";
 const TOKEN_LOOKUPS: &str = "oauthd_store_lookups_total{kind=\"access_token\"}";
 const LAST_USED_WRITES: &str = "oauthd_api_key_last_used_writes_total";

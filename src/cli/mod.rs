@@ -44,6 +44,8 @@ pub enum Command {
     /// Manage signing keys.
     #[command(subcommand)]
     Keys(keys::KeysCommand),
+    /// Delete expired state now and print what was removed, by kind.
+    Purge,
 }
 
 /// Runs a management command and returns what it prints.
@@ -64,7 +66,8 @@ pub async fn run_management(command: Command, config: &Config) -> anyhow::Result
 
 fn changes_served_state(command: &Command) -> bool {
     match command {
-        Command::Serve | Command::Migrate => false,
+        // Only expired rows go, which every server refuses already.
+        Command::Serve | Command::Migrate | Command::Purge => false,
         Command::Client(command) => client::changes_served_state(command),
         Command::User(command) => user::changes_served_state(command),
         Command::Apikey(command) => apikey::changes_served_state(command),
@@ -80,6 +83,9 @@ async fn dispatch(command: Command, store: &SeaStore, config: &Config) -> anyhow
         Command::User(command) => user::run(command, store).await,
         Command::Apikey(command) => apikey::run(command, store, config).await,
         Command::Keys(command) => keys::run(command, store, config).await,
+        Command::Purge => Ok(serde_json::to_value(
+            store.purge_expired(crate::clock::now()).await?,
+        )?),
     }
 }
 

@@ -24,6 +24,7 @@ mod error;
 mod exchange;
 mod key_usage;
 mod keys;
+mod purge;
 mod remembered;
 mod revoked;
 mod sessions;
@@ -40,6 +41,7 @@ use tokio::sync::watch;
 pub use api_keys::ApiKeyView;
 pub use clients::{ClientSpec, ClientUpdate, ClientView};
 pub use keys::KeyView;
+pub use purge::{DEFAULT_PURGE_INTERVAL_SECONDS, PURGE_BATCH, Purged};
 pub use users::{UserChange, UserSpec};
 
 use self::cache::Cache;

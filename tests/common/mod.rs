@@ -443,6 +443,19 @@ pub fn oauth_error(status: &tonic::Status) -> (tonic::Code, String, String) {
     (status.code(), info.reason, status.message().to_owned())
 }
 
+/// The value of one series of `/metrics` (0 while it has not appeared).
+pub async fn metric(server: &Server, series: &str) -> f64 {
+    let text = reqwest::get(server.url("/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
+        .map_or(0.0, |value| value.trim().parse().unwrap())
+}
+
 /// Polls `check` every 50 ms until it holds or `within` passes.
 pub async fn eventually<F, Fut>(within: Duration, mut check: F) -> bool
 where

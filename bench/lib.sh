@@ -1,0 +1,44 @@
+# What the bench scripts share; sourced from the repository's root, not run.
+
+# start_work NAME: a temporary directory ($work), the processes to stop at exit
+# ($pids: add to it), and a fresh database ($db) for $backend: a SQLite file
+# ($file) in $work, or a PostgreSQL database named after NAME ($pgname).
+start_work() {
+    work=$(mktemp -d)
+    pids=()
+    trap stop_work EXIT
+    if [ "$backend" = postgres ]; then
+        . .ci/postgres.sh
+        pgname="oauthd_bench_$1_$$"
+        createdb -h 127.0.0.1 -U postgres "$pgname"
+        db="postgres://postgres@127.0.0.1:5432/$pgname"
+    else
+        file="$work/bench.db"
+        db="sqlite://$file?mode=rwc"
+    fi
+}
+
+stop_work() {
+    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+    for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+    if [ "$backend" = postgres ]; then
+        dropdb -h 127.0.0.1 -U postgres --if-exists "$pgname" 2>/dev/null || true
+    fi
+    rm -rf "$work"
+}
+
+# address LOG WHAT: waits for "<WHAT> listening on ADDR" in LOG, prints ADDR.
+address() {
+    local log=$1 what=$2
+    for _ in $(seq 1 300); do
+        local addr
+        addr=$(grep -o "$what listening on [0-9.:]*" "$log" 2>/dev/null | head -n 1 | awk '{print $4}')
+        if [ -n "$addr" ]; then echo "$addr"; return; fi
+        sleep 0.05
+    done
+    echo "no $what address in $log" >&2
+    exit 1
+}
+
+# json_field NAME: the string member NAME of the JSON object on stdin.
+json_field() { sed -n "s/.*\"$1\":\"\([^\"]*\)\".*/\1/p"; }
