@@ -35,13 +35,20 @@ fn kid_of(token: &str) -> String {
     jsonwebtoken::decode_header(token).unwrap().kid.unwrap()
 }
 
-#[tokio::test]
-async fn two_replicas_share_tokens_refresh_state_and_revocations() {
+/// Two replicas on one fresh database, each started with `args`, a client
+/// allowed every grant and the user `rita`.
+fn two_replicas(args: &[&str]) -> (TestDb, Server, Server, TestClient) {
     let db = TestDb::new();
-    let a = Server::start(&db);
-    let b = Server::start(&db);
+    let a = Server::start_with(&db, args);
+    let b = Server::start_with(&db, args);
     let client = create_full_client(&db.url);
     create_user(&db.url, "rita", "pw-123456", &[]);
+    (db, a, b, client)
+}
+
+#[tokio::test]
+async fn two_replicas_share_tokens_refresh_state_and_revocations() {
+    let (_db, a, b, client) = two_replicas(&[]);
     let (mut at_a, mut at_b) = (a.grpc().await, b.grpc().await);
 
     let token = at_a
