@@ -228,3 +228,52 @@ async fn a_code_redeemed_at_two_replicas_at_once_is_redeemed_once() {
         }
     }
 }
+
+#[tokio::test]
+async fn a_refresh_token_exchanged_at_two_replicas_at_once_is_exchanged_once() {
+    let (_db, a, b, client) = two_replicas(&[]);
+    let (mut at_a, mut at_b) = (a.grpc().await, b.grpc().await);
+    for round in 0..5 {
+        let login = at_a
+            .issue_token(password_request(&client, "rita", "pw-123456"))
+            .await
+            .unwrap()
+            .into_inner();
+        let request = pb::RefreshTokenRequest {
+            client: client.credentials(),
+            refresh_token: login.refresh_token.unwrap(),
+            scope: None,
+        };
+        let (first, second) = tokio::join!(
+            at_a.refresh_token(request.clone()),
+            at_b.refresh_token(request.clone())
+        );
+        let (won, lost): (Vec<_>, Vec<_>) = [first, second].into_iter().partition(Result::is_ok);
+        assert_eq!(won.len(), 1, "round {round}: exactly one refresh wins");
+        let lost = lost.into_iter().next().unwrap().unwrap_err();
+        assert_eq!(
+            oauth_error(&lost).2,
+            "Refresh token has already been used",
+            "round {round}"
+        );
+        // The loser was a replay: what the winner got is revoked everywhere.
+        let won = won.into_iter().next().unwrap().unwrap().into_inner();
+        let next = pb::RefreshTokenRequest {
+            refresh_token: won.refresh_token.unwrap(),
+            ..request
+        };
+        let refused = at_b.refresh_token(next).await.unwrap_err();
+        assert_eq!(
+            oauth_error(&refused).2,
+            "Refresh token has been revoked",
+            "round {round}"
+        );
+        for server in [&a, &b] {
+            let inactive = eventually(WITHIN * 2, || async {
+                !server.is_active(&client, &won.access_token).await
+            })
+            .await;
+            assert!(inactive, "round {round}: the winner's token is revoked");
+        }
+    }
+}
