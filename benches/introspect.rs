@@ -59,6 +59,7 @@ fn jwt_introspection(c: &mut Criterion) {
                 audience: "https://auth.example.com".into(),
                 access_token_ttl: 3600,
                 refresh_token_ttl: 86_400,
+                refresh_token_reuse_grace: 0,
                 token_format: TokenFormat::Jwt,
                 signing_alg: SigningAlg::Es256,
                 lock_after_failed_logins: 5,

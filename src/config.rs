@@ -55,6 +55,10 @@ pub struct Settings {
     /// Refresh-token lifetime in seconds.
     #[arg(long, env = "OAUTHD_REFRESH_TOKEN_TTL", global = true)]
     pub refresh_token_ttl: Option<i64>,
+    /// Seconds after its use in which a refresh token presented again by its
+    /// client is refused without revoking its family (0: always revoke).
+    #[arg(long, env = "OAUTHD_REFRESH_TOKEN_REUSE_GRACE", global = true)]
+    pub refresh_token_reuse_grace: Option<i64>,
     /// Access-token format.
     #[arg(long, env = "OAUTHD_TOKEN_FORMAT", global = true, ignore_case = true)]
     pub token_format: Option<TokenFormatSetting>,
@@ -487,6 +491,8 @@ impl Config {
             "refresh_token_ttl",
             s.refresh_token_ttl.unwrap_or(2_592_000),
         )?;
+        let refresh_token_reuse_grace =
+            reuse_grace(s.refresh_token_reuse_grace.unwrap_or(0), refresh_token_ttl)?;
         let master_key = s
             .master_key
             .filter(|key| !key.is_empty())
@@ -539,6 +545,7 @@ impl Config {
                 issuer,
                 access_token_ttl,
                 refresh_token_ttl,
+                refresh_token_reuse_grace,
                 token_format: match s.token_format.unwrap_or(TokenFormatSetting::Jwt) {
                     TokenFormatSetting::Jwt => TokenFormat::Jwt,
                     TokenFormatSetting::Opaque => TokenFormat::Opaque,
@@ -583,6 +590,9 @@ impl Settings {
             audience: self.audience.or(lower.audience),
             access_token_ttl: self.access_token_ttl.or(lower.access_token_ttl),
             refresh_token_ttl: self.refresh_token_ttl.or(lower.refresh_token_ttl),
+            refresh_token_reuse_grace: self
+                .refresh_token_reuse_grace
+                .or(lower.refresh_token_reuse_grace),
             token_format: self.token_format.or(lower.token_format),
             signing_alg: self.signing_alg.or(lower.signing_alg),
             log_format: self.log_format.or(lower.log_format),
@@ -637,6 +647,22 @@ fn positive(name: &'static str, value: i64) -> Result<i64, ConfigError> {
         Err(ConfigError::Invalid {
             name,
             message: format!("must be a positive number of seconds, got {value}"),
+        })
+    }
+}
+
+/// `--refresh-token-reuse-grace`: from 0 (off) up to the refresh-token
+/// lifetime. A longer window would spare replays of tokens long expired, and
+/// is more likely a mistyped unit than a wish.
+fn reuse_grace(value: i64, refresh_token_ttl: i64) -> Result<i64, ConfigError> {
+    if (0..=refresh_token_ttl).contains(&value) {
+        Ok(value)
+    } else {
+        Err(ConfigError::Invalid {
+            name: "refresh_token_reuse_grace",
+            message: format!(
+                "must be a number of seconds from 0 to refresh_token_ttl ({refresh_token_ttl}), got {value}"
+            ),
         })
     }
 }
@@ -791,6 +817,46 @@ mod tests {
                     ..
                 })
             ));
+        }
+    }
+
+    #[test]
+    fn the_refresh_reuse_grace_is_off_by_default_layers_and_stays_within_the_ttl() {
+        let config = Config::load(&Settings::default()).unwrap();
+        assert_eq!(config.policy.refresh_token_reuse_grace, 0);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("oauthd.toml");
+        std::fs::write(
+            &path,
+            "refresh_token_reuse_grace = 10\nrefresh_token_ttl = 60\n",
+        )
+        .unwrap();
+        let from_file = Settings {
+            config: Some(path),
+            ..Settings::default()
+        };
+        let config = Config::load(&from_file).unwrap();
+        assert_eq!(config.policy.refresh_token_reuse_grace, 10);
+        for (flag, loaded) in [(0, Some(0)), (60, Some(60)), (61, None), (-1, None)] {
+            let settings = Settings {
+                refresh_token_reuse_grace: Some(flag),
+                ..from_file.clone()
+            };
+            match (Config::load(&settings), loaded) {
+                (Ok(config), Some(grace)) => {
+                    assert_eq!(config.policy.refresh_token_reuse_grace, grace);
+                }
+                (Err(ConfigError::Invalid { name, message }), None) => {
+                    assert_eq!(name, "refresh_token_reuse_grace");
+                    assert_eq!(
+                        message,
+                        format!(
+                            "must be a number of seconds from 0 to refresh_token_ttl (60), got {flag}"
+                        )
+                    );
+                }
+                (other, _) => panic!("grace {flag}: {other:?}"),
+            }
         }
     }
 

@@ -8,6 +8,8 @@ mod common;
 use common::*;
 use oauthd::grpc::pb;
 use oauthd::grpc::pb::token_service_client::TokenServiceClient;
+use reqwest::StatusCode;
+use serde_json::Value;
 use tonic::transport::Channel;
 
 fn refresh(client: &TestClient, token: &str) -> pb::RefreshTokenRequest {
@@ -244,4 +246,103 @@ async fn a_locked_user_cannot_refresh() {
     // The refusal did not use the token up: once unlocked, it works.
     cli(&db.url, &["user", "unlock", "henry"]);
     grpc.refresh_token(refresh(&client, &token)).await.unwrap();
+}
+
+/// `POST /oauth/token` refreshing `token` as `client`, on a connection of its own.
+async fn refresh_over_http(
+    server: &Server,
+    client: &TestClient,
+    token: &str,
+) -> (StatusCode, Value) {
+    let response = reqwest::Client::new()
+        .post(server.url("/oauth/token"))
+        .basic_auth(&client.id, client.secret.as_deref())
+        .form(&[("grant_type", "refresh_token"), ("refresh_token", token)])
+        .send()
+        .await
+        .unwrap();
+    let status = response.status();
+    (status, response.json().await.unwrap())
+}
+
+/// Two refreshes with one fresh token at once, as two tabs send them: one gets
+/// 200 and one `invalid_grant`, "Refresh token has already been used". Returns
+/// the winner's new refresh token.
+async fn two_tabs_refresh(server: &Server, client: &TestClient) -> String {
+    let mut grpc = server.grpc().await;
+    let token = login(&mut grpc, client).await.refresh_token.unwrap();
+    let (first, second) = tokio::join!(
+        refresh_over_http(server, client, &token),
+        refresh_over_http(server, client, &token)
+    );
+    let (won, lost) = if first.0 == StatusCode::OK {
+        (first, second)
+    } else {
+        (second, first)
+    };
+    assert_eq!(won.0, StatusCode::OK, "one refresh wins: {won:?} {lost:?}");
+    assert_eq!(lost.0, StatusCode::BAD_REQUEST);
+    assert_eq!(lost.1["error"], "invalid_grant");
+    assert_eq!(
+        lost.1["error_description"],
+        "Refresh token has already been used"
+    );
+    won.1["refresh_token"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn within_the_reuse_grace_the_loser_of_two_tabs_leaves_the_winner_its_tokens() {
+    let (_db, server, client) = setup(&["--refresh-token-reuse-grace", "30"]);
+    for _ in 0..3 {
+        let winner = two_tabs_refresh(&server, &client).await;
+        let (status, body) = refresh_over_http(&server, &client, &winner).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+}
+
+#[tokio::test]
+async fn without_a_reuse_grace_the_loser_of_two_tabs_revokes_the_winners_tokens() {
+    let (_db, server, client) = setup(&[]);
+    for _ in 0..3 {
+        let winner = two_tabs_refresh(&server, &client).await;
+        let (status, body) = refresh_over_http(&server, &client, &winner).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert_eq!(body["error"], "invalid_grant");
+        assert_eq!(body["error_description"], "Refresh token has been revoked");
+    }
+}
+
+#[test]
+fn a_reuse_grace_outside_zero_to_the_refresh_token_ttl_is_refused_at_start() {
+    let refused = [
+        (&["--refresh-token-reuse-grace=-1"][..], None),
+        (
+            &[
+                "--refresh-token-ttl",
+                "60",
+                "--refresh-token-reuse-grace",
+                "61",
+            ][..],
+            None,
+        ),
+        (&["--refresh-token-ttl", "60"][..], Some("61")),
+    ];
+    for (args, env) in refused {
+        let mut command = std::process::Command::new(common::BIN);
+        command
+            .arg("serve")
+            .args(args)
+            .args(["--database-url", "sqlite::memory:"])
+            .env_remove("OAUTHD_CONFIG");
+        if let Some(grace) = env {
+            command.env("OAUTHD_REFRESH_TOKEN_REUSE_GRACE", grace);
+        }
+        let output = command.output().unwrap();
+        assert!(!output.status.success(), "{args:?} {env:?} was accepted");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            stderr.contains("invalid setting refresh_token_reuse_grace"),
+            "{args:?} {env:?}: {stderr}"
+        );
+    }
 }

@@ -35,13 +35,20 @@ fn kid_of(token: &str) -> String {
     jsonwebtoken::decode_header(token).unwrap().kid.unwrap()
 }
 
-#[tokio::test]
-async fn two_replicas_share_tokens_refresh_state_and_revocations() {
+/// Two replicas on one fresh database, each started with `args`, a client
+/// allowed every grant and the user `rita`.
+fn two_replicas(args: &[&str]) -> (TestDb, Server, Server, TestClient) {
     let db = TestDb::new();
-    let a = Server::start(&db);
-    let b = Server::start(&db);
+    let a = Server::start_with(&db, args);
+    let b = Server::start_with(&db, args);
     let client = create_full_client(&db.url);
     create_user(&db.url, "rita", "pw-123456", &[]);
+    (db, a, b, client)
+}
+
+#[tokio::test]
+async fn two_replicas_share_tokens_refresh_state_and_revocations() {
+    let (_db, a, b, client) = two_replicas(&[]);
     let (mut at_a, mut at_b) = (a.grpc().await, b.grpc().await);
 
     let token = at_a
@@ -219,5 +226,86 @@ async fn a_code_redeemed_at_two_replicas_at_once_is_redeemed_once() {
             .await;
             assert!(inactive, "round {round}: the winner's token is revoked");
         }
+    }
+}
+
+/// Logs `rita` in at A, then refreshes her token at A and B at once: exactly
+/// one refresh wins, and the loser gets "Refresh token has already been used".
+/// Returns what the winner got and the request, for the winner's next one.
+async fn refresh_at_both_at_once(
+    a: &Server,
+    b: &Server,
+    client: &TestClient,
+    round: usize,
+) -> (pb::TokenResponse, pb::RefreshTokenRequest) {
+    let (mut at_a, mut at_b) = (a.grpc().await, b.grpc().await);
+    let login = at_a
+        .issue_token(password_request(client, "rita", "pw-123456"))
+        .await
+        .unwrap()
+        .into_inner();
+    let request = pb::RefreshTokenRequest {
+        client: client.credentials(),
+        refresh_token: login.refresh_token.unwrap(),
+        scope: None,
+    };
+    let (first, second) = tokio::join!(
+        at_a.refresh_token(request.clone()),
+        at_b.refresh_token(request.clone())
+    );
+    let (won, lost): (Vec<_>, Vec<_>) = [first, second].into_iter().partition(Result::is_ok);
+    assert_eq!(won.len(), 1, "round {round}: exactly one refresh wins");
+    let lost = lost.into_iter().next().unwrap().unwrap_err();
+    assert_eq!(
+        oauth_error(&lost).2,
+        "Refresh token has already been used",
+        "round {round}"
+    );
+    let won = won.into_iter().next().unwrap().unwrap().into_inner();
+    let next = pb::RefreshTokenRequest {
+        refresh_token: won.refresh_token.clone().unwrap(),
+        ..request
+    };
+    (won, next)
+}
+
+#[tokio::test]
+async fn a_refresh_token_exchanged_at_two_replicas_at_once_is_exchanged_once() {
+    let (_db, a, b, client) = two_replicas(&[]);
+    let mut at_b = b.grpc().await;
+    for round in 0..5 {
+        let (won, next) = refresh_at_both_at_once(&a, &b, &client, round).await;
+        // The loser was a replay: what the winner got is revoked everywhere.
+        let refused = at_b.refresh_token(next).await.unwrap_err();
+        assert_eq!(
+            oauth_error(&refused).2,
+            "Refresh token has been revoked",
+            "round {round}"
+        );
+        for server in [&a, &b] {
+            let inactive = eventually(WITHIN * 2, || async {
+                !server.is_active(&client, &won.access_token).await
+            })
+            .await;
+            assert!(inactive, "round {round}: the winner's token is revoked");
+        }
+    }
+}
+
+#[tokio::test]
+async fn within_the_reuse_grace_a_refresh_lost_at_one_replica_spares_the_winners_tokens() {
+    let (_db, a, b, client) = two_replicas(&["--refresh-token-reuse-grace", "30"]);
+    let mut at_b = b.grpc().await;
+    for round in 0..5 {
+        let (won, next) = refresh_at_both_at_once(&a, &b, &client, round).await;
+        // Within the grace the loser revoked nothing: the winner's access
+        // token stays active at both replicas, and its refresh token works.
+        for server in [&a, &b] {
+            assert!(
+                server.is_active(&client, &won.access_token).await,
+                "round {round}: the winner's token is active"
+            );
+        }
+        at_b.refresh_token(next).await.unwrap();
     }
 }

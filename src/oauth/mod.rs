@@ -62,6 +62,9 @@ pub struct Policy {
     pub access_token_ttl: i64,
     /// Refresh-token lifetime, seconds.
     pub refresh_token_ttl: i64,
+    /// Seconds after a refresh token's use in which its client presenting it
+    /// again is refused without revoking the family; 0 revokes on every replay.
+    pub refresh_token_reuse_grace: i64,
     /// Access-token format.
     pub token_format: TokenFormat,
     /// Algorithm of new JWTs.

@@ -36,7 +36,12 @@ pub(crate) struct MemoryStore {
     down: AtomicBool,
     key_reload_fails: AtomicBool,
     lookups: AtomicUsize,
+    rival_write: Mutex<Option<RivalWrite>>,
 }
+
+/// A change to a refresh token made by another request, landing at the next
+/// rotation (see [`MemoryStore::before_next_rotation`]).
+type RivalWrite = Box<dyn FnOnce(&mut RefreshRecord) + Send>;
 
 #[derive(Default)]
 struct State {
@@ -83,6 +88,19 @@ impl MemoryStore {
     /// Makes every call fail as an unreachable database does, or recover.
     pub(crate) fn set_down(&self, down: bool) {
         self.down.store(down, Ordering::Relaxed);
+    }
+
+    /// Has another request change the rotated token just before the next
+    /// `rotate_refresh` writes: a rival that used or revoked it between this
+    /// request's read and its write.
+    pub(crate) fn before_next_rotation(
+        &self,
+        change: impl FnOnce(&mut RefreshRecord) + Send + 'static,
+    ) {
+        *self
+            .rival_write
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(Box::new(change));
     }
 
     /// Makes reloading the key ring fail, as when the database blinks.
@@ -253,10 +271,18 @@ impl RefreshTokenStore for MemoryStore {
         next: &NewRefreshToken,
     ) -> Result<bool, StoreError> {
         self.lookup()?;
+        let rival = self
+            .rival_write
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .take();
         let mut state = self.state();
         let Some(used) = state.refresh.get_mut(used_hash) else {
             return Ok(false);
         };
+        if let Some(rival) = rival {
+            rival(&mut used.record);
+        }
         if used.record.used_at.is_some() || used.record.revoked {
             return Ok(false);
         }
@@ -425,6 +451,7 @@ pub(crate) fn test_policy(token_format: TokenFormat, signing_alg: SigningAlg) ->
         audience: "https://auth.test".into(),
         access_token_ttl: 3600,
         refresh_token_ttl: 86_400,
+        refresh_token_reuse_grace: 0,
         token_format,
         signing_alg,
         lock_after_failed_logins: 3,

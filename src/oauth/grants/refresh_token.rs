@@ -8,6 +8,11 @@
 //! - two requests racing with one token: the store marks the token used in one
 //!   conditional update, so exactly one wins on any number of replicas; the loser
 //!   is treated as a replay;
+//! - the reuse grace (`--refresh-token-reuse-grace`, off by default) widening
+//!   what a thief may do: within it, a used token presented again by its own
+//!   client is refused but spares the family, so a replay inside the window
+//!   goes unpunished; it never yields a token, and after the window a replay
+//!   revokes as always;
 //! - a refresh widening the grant: RFC 6749 §6, "The requested scope MUST NOT
 //!   include any scope not originally granted by the resource owner";
 //! - a token of another client: RFC 6749 §6, the server MUST "validate the refresh
@@ -56,8 +61,7 @@ pub(super) async fn issue<S: Stores>(
         return Err(OAuthError::refresh_token_revoked());
     }
     if record.used_at.is_some() {
-        core.store.revoke_family(&record.family_id, now).await?;
-        return Err(OAuthError::refresh_token_already_used());
+        return Err(refuse_reuse(core, &record, now).await?);
     }
     if record.expires_at <= now {
         return Err(OAuthError::refresh_token_expired());
@@ -68,9 +72,17 @@ pub(super) async fn issue<S: Stores>(
     let access = mint_access(core, client, owner(&record), &scope, now)?;
     let (value, next) = mint_refresh(core, &record.family_id, &record.grant_scope, &access, now);
     if !core.store.rotate_refresh(&hash, now, &next).await? {
-        // Someone else used (or revoked) the token between our read and our write.
-        core.store.revoke_family(&record.family_id, now).await?;
-        return Err(OAuthError::refresh_token_already_used());
+        // Someone else used (or revoked) the token between our read and our
+        // write: read it again to say which, and whether it was within the grace.
+        let current = core
+            .store
+            .find_refresh(&hash)
+            .await?
+            .ok_or_else(OAuthError::refresh_token_invalid)?;
+        if current.revoked {
+            return Err(OAuthError::refresh_token_revoked());
+        }
+        return Err(refuse_reuse(core, &current, now).await?);
     }
     persist_access(core, &access).await?;
     Ok(IssuedTokens {
@@ -110,6 +122,27 @@ async fn exchange<S: Stores>(
         refresh_token: Some(value),
         scope: record.scope,
     }))
+}
+
+/// The answer to a used token presented again by its own client: RFC 9700
+/// §4.14.2 has the server revoke the whole family, since it cannot tell the
+/// legitimate holder from a thief. Within `--refresh-token-reuse-grace`
+/// seconds of the token's use the family is spared: that is a second tab or a
+/// retry losing to its own winner far more often than a thief, and the winner
+/// keeps the tokens it got. Refused either way.
+async fn refuse_reuse<S: Stores>(
+    core: &Core<S>,
+    record: &RefreshRecord,
+    now: UnixTime,
+) -> Result<OAuthError, OAuthError> {
+    let grace = core.policy.refresh_token_reuse_grace;
+    // With no grace, never spared: not even when another replica's clock
+    // stamped the use a moment ahead of ours.
+    let within_grace = grace > 0 && record.used_at.is_some_and(|used_at| now - used_at < grace);
+    if !within_grace {
+        core.store.revoke_family(&record.family_id, now).await?;
+    }
+    Ok(OAuthError::refresh_token_already_used())
 }
 
 fn owner(record: &RefreshRecord) -> Option<Owner<'_>> {

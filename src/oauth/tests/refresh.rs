@@ -2,6 +2,7 @@
 //! (RFC 6749 §6, RFC 9700 §4.14.2).
 
 use super::*;
+use crate::oauth::model::RefreshRecord;
 
 async fn session(core: &TestCore) -> (ClientCredentials, String) {
     let client = confidential(core, "web");
@@ -178,4 +179,132 @@ async fn refresh_with_a_scope_takes_the_checked_path_and_rotates_too() {
     assert_eq!(next.family_id, used.family_id);
     assert_eq!(next.scope.to_string(), "read");
     assert_eq!(next.grant_scope.to_string(), "read write");
+}
+
+/// The reuse grace of the tests below, seconds.
+const GRACE: i64 = 30;
+
+/// A core whose `--refresh-token-reuse-grace` is [`GRACE`].
+fn core_with_grace() -> TestCore {
+    let mut core = jwt_core();
+    core.policy.refresh_token_reuse_grace = GRACE;
+    core
+}
+
+/// Every stored refresh token, in a stable order.
+fn refresh_records(core: &TestCore) -> Vec<RefreshRecord> {
+    let mut records = core.store.refresh_records();
+    records.sort_by(|a, b| a.token_hash.cmp(&b.token_hash));
+    records
+}
+
+fn already_used() -> (&'static str, String) {
+    (
+        "invalid_grant",
+        "Refresh token has already been used".into(),
+    )
+}
+
+#[tokio::test]
+async fn within_the_reuse_grace_a_replay_is_refused_and_the_winner_keeps_its_tokens() {
+    let core = core_with_grace();
+    let (client, first) = session(&core).await;
+    let won = token(&core, &client, refresh_grant(&first, None), T0 + 1)
+        .await
+        .unwrap();
+    // Used at T0 + 1: the last second of the grace is T0 + GRACE.
+    let replay = token(&core, &client, refresh_grant(&first, None), T0 + GRACE).await;
+    assert_eq!(described(replay), already_used());
+    let narrowed = refresh_grant(&first, Some("read"));
+    assert_eq!(
+        described(token(&core, &client, narrowed, T0 + GRACE).await),
+        already_used()
+    );
+    let rs = confidential(&core, "rs");
+    active(introspect_at(&core, &rs, &won.access_token, T0 + GRACE).await);
+    let winner = won.refresh_token.unwrap();
+    token(&core, &client, refresh_grant(&winner, None), T0 + GRACE)
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn after_the_reuse_grace_a_replay_revokes_the_family() {
+    let core = core_with_grace();
+    let (client, first) = session(&core).await;
+    let won = token(&core, &client, refresh_grant(&first, None), T0 + 1)
+        .await
+        .unwrap();
+    let replay = token(&core, &client, refresh_grant(&first, None), T0 + 1 + GRACE).await;
+    assert_eq!(described(replay), already_used());
+    let winner = won.refresh_token.unwrap();
+    let refused = token(&core, &client, refresh_grant(&winner, None), T0 + 1 + GRACE).await;
+    assert_eq!(described(refused).1, "Refresh token has been revoked");
+    let rs = confidential(&core, "rs");
+    assert_eq!(
+        introspect_at(&core, &rs, &won.access_token, T0 + 1 + GRACE).await,
+        Introspection::Inactive
+    );
+}
+
+#[tokio::test]
+async fn within_the_reuse_grace_another_client_is_refused_as_before_and_changes_nothing() {
+    let core = core_with_grace();
+    let (client, first) = session(&core).await;
+    let won = token(&core, &client, refresh_grant(&first, None), T0 + 1)
+        .await
+        .unwrap();
+    let other = client_with(&core, "other", &GrantType::ALL, "read write", false);
+    let before = refresh_records(&core);
+    let foreign = token(&core, &other, refresh_grant(&first, None), T0 + 2).await;
+    assert_eq!(
+        described(foreign).1,
+        "Refresh token was issued to another client"
+    );
+    assert_eq!(refresh_records(&core), before);
+    let winner = won.refresh_token.unwrap();
+    token(&core, &client, refresh_grant(&winner, None), T0 + 2)
+        .await
+        .unwrap();
+}
+
+// The requests below lose a race: a rival uses or revokes the token between
+// their read and their write. A scope keeps them on the checked path.
+
+#[tokio::test]
+async fn within_the_reuse_grace_a_request_that_loses_the_race_spares_the_family() {
+    let core = core_with_grace();
+    let client = confidential(&core, "web");
+    user(&core, "ann");
+    let issued = login(&core, &client, "ann").await;
+    let first = issued.refresh_token.unwrap();
+    core.store
+        .before_next_rotation(|record| record.used_at = Some(T0 + 1));
+    let lost = token(&core, &client, refresh_grant(&first, Some("read")), T0 + 1).await;
+    assert_eq!(described(lost), already_used());
+    assert!(refresh_records(&core).iter().all(|record| !record.revoked));
+    let rs = confidential(&core, "rs");
+    active(introspect_at(&core, &rs, &issued.access_token, T0 + 1).await);
+}
+
+#[tokio::test]
+async fn without_a_grace_a_request_that_loses_the_race_revokes_the_family() {
+    let core = jwt_core();
+    let (client, first) = session(&core).await;
+    core.store
+        .before_next_rotation(|record| record.used_at = Some(T0 + 1));
+    let lost = token(&core, &client, refresh_grant(&first, Some("read")), T0 + 1).await;
+    assert_eq!(described(lost), already_used());
+    assert!(refresh_records(&core).iter().all(|record| record.revoked));
+}
+
+#[tokio::test]
+async fn a_request_that_loses_the_race_to_a_revocation_says_so() {
+    for core in [jwt_core(), core_with_grace()] {
+        let (client, first) = session(&core).await;
+        core.store
+            .before_next_rotation(|record| record.revoked = true);
+        let lost = token(&core, &client, refresh_grant(&first, Some("read")), T0 + 1).await;
+        assert_eq!(described(lost).1, "Refresh token has been revoked");
+    }
 }
