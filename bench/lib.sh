@@ -6,24 +6,32 @@
 start_work() {
     work=$(mktemp -d)
     pids=()
+    pgnames=()
     trap stop_work EXIT
+    if [ "$backend" = postgres ]; then . .ci/postgres.sh; fi
+    another_database "$1"
+    db=$other_db
+    if [ "$backend" = postgres ]; then pgname=${pgnames[0]}; else file="$work/$1.db"; fi
+}
+
+# another_database NAME: one more fresh database ($other_db), dropped at exit.
+another_database() {
     if [ "$backend" = postgres ]; then
-        . .ci/postgres.sh
-        pgname="oauthd_bench_$1_$$"
-        createdb -h 127.0.0.1 -U postgres "$pgname"
-        db="postgres://postgres@127.0.0.1:5432/$pgname"
+        local name="oauthd_bench_$1_$$"
+        createdb -h 127.0.0.1 -U postgres "$name"
+        pgnames+=("$name")
+        other_db="postgres://postgres@127.0.0.1:5432/$name"
     else
-        file="$work/bench.db"
-        db="sqlite://$file?mode=rwc"
+        other_db="sqlite://$work/$1.db?mode=rwc"
     fi
 }
 
 stop_work() {
     for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
     for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
-    if [ "$backend" = postgres ]; then
-        dropdb -h 127.0.0.1 -U postgres --if-exists "$pgname" 2>/dev/null || true
-    fi
+    for name in "${pgnames[@]}"; do
+        dropdb -h 127.0.0.1 -U postgres --if-exists "$name" 2>/dev/null || true
+    done
     rm -rf "$work"
 }
 

@@ -2,7 +2,7 @@
 # Measures oauthd against this machine's own floor and writes BENCHMARKS.md.
 #
 #   bench/run.sh [--postgres] [--duration SECONDS] [--connections N]
-#                [--only revocations|purge] [--before BIN]
+#                [--only revocations|purge] [--before BIN] [--prebuilt DIR]
 #
 # Builds release, starts oauthd on a fresh SQLite database (or, with --postgres,
 # a fresh PostgreSQL database), creates a client and a user through the CLI, and
@@ -12,10 +12,14 @@
 # scenario had errors.
 #
 # The revocation scenario (bench/revocations.sh) and the purge scenario
-# (bench/purge.sh) run last, on their own servers and databases; with --before
-# BIN the revocation scenario runs for that binary too (an older release, say),
-# and BENCHMARKS.md shows both. --only NAME runs just that scenario and
-# replaces only its section of BENCHMARKS.md.
+# (bench/purge.sh) run last, on their own servers and databases. With --before
+# BIN (an older release, say) the revocation scenario runs for that binary too,
+# and the refresh scenario alternates between it, on a database of its own, and
+# this build; BENCHMARKS.md shows both. --only NAME runs just that scenario and
+# replaces only its section of BENCHMARKS.md. --prebuilt DIR takes oauthd and
+# the load and floor examples from DIR instead of building them.
+#
+# BENCHMARKS.md is written for SQLite; --postgres writes BENCHMARKS-postgres.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . bench/lib.sh
@@ -25,11 +29,13 @@ connections=32
 backend=sqlite
 only=
 before=
+prebuilt=
 while [ $# -gt 0 ]; do
     case "$1" in
         --postgres) backend=postgres ;;
         --only) only=$2; shift ;;
         --before) before=$2; shift ;;
+        --prebuilt) prebuilt=$2; shift ;;
         --duration) duration=$2; shift ;;
         --connections) connections=$2; shift ;;
         *) echo "unknown argument: $1" >&2; exit 2 ;;
@@ -42,28 +48,44 @@ case "$only" in
     *) echo "--only takes: revocations, purge" >&2; exit 2 ;;
 esac
 pg_flag=()
-if [ "$backend" = postgres ]; then pg_flag=(--postgres); fi
+report_file=BENCHMARKS.md
+if [ "$backend" = postgres ]; then
+    pg_flag=(--postgres)
+    report_file=BENCHMARKS-postgres.md
+fi
+if [ -n "$prebuilt" ]; then
+    bin=$prebuilt/oauthd
+    load=$prebuilt/load
+    floor=$prebuilt/floor
+else
+    bin=target/release/oauthd
+    load=target/release/examples/load
+    floor=target/release/examples/floor
+fi
+# build: the binaries this run measures, unless --prebuilt gave them.
+build() {
+    if [ -z "$prebuilt" ]; then cargo build --release --locked --bin oauthd --example load --example floor; fi
+}
 # revocation_runs RESULTS: the revocation scenario, for --before's binary first.
 revocation_runs() {
     echo "== revocations" >&2
     if [ -n "$before" ]; then
         bench/revocations.sh --bin "$before" --label before --results "$1" "${pg_flag[@]}"
     fi
-    bench/revocations.sh --bin target/release/oauthd --label "this build" --results "$1" "${pg_flag[@]}"
+    bench/revocations.sh --bin "$bin" --label "this build" --results "$1" "${pg_flag[@]}"
 }
 # purge_run RESULTS: the purge scenario, on this build.
 purge_run() {
     echo "== purge" >&2
-    bench/purge.sh --bin target/release/oauthd --load target/release/examples/load \
-        --results "$1" "${pg_flag[@]}"
+    bench/purge.sh --bin "$bin" --load "$load" --results "$1" "${pg_flag[@]}"
 }
 if [ -n "$only" ]; then
-    cargo build --release --locked --bin oauthd --example load
+    build
     only_results=$(mktemp)
     section_file=$(mktemp)
     trap 'rm -f "$only_results" "$section_file"' EXIT
     if [ "$only" = revocations ]; then revocation_runs "$only_results"; else purge_run "$only_results"; fi
-    target/release/examples/load report --results "$only_results" --backend "$backend" --only "$only" |
+    "$load" report --results "$only_results" --backend "$backend" --only "$only" |
         sed '/./,$!d' > "$section_file"
     title=$(head -n 1 "$section_file")
     # Replace the section from its title to the next one, or add it at the end.
@@ -73,9 +95,9 @@ if [ -n "$only" ]; then
         skipping && /^## / { skipping = 0; print "" }
         !skipping { print }
         END { if (!replaced) printf "\n%s", section }
-    ' BENCHMARKS.md > BENCHMARKS.md.new
-    mv BENCHMARKS.md.new BENCHMARKS.md
-    echo "wrote the ${title#\#\# } section of BENCHMARKS.md" >&2
+    ' "$report_file" > "$report_file.new"
+    mv "$report_file.new" "$report_file"
+    echo "wrote the ${title#\#\# } section of $report_file" >&2
     if grep -q '"errors":[1-9]' "$only_results"; then
         echo "the $only scenario had errors" >&2
         exit 1
@@ -88,10 +110,7 @@ if ! command -v wrk >/dev/null 2>&1; then
     apt-get update -qq && apt-get install -y -qq wrk >/dev/null
 fi
 
-cargo build --release --locked --bin oauthd --example load --example floor
-bin=target/release/oauthd
-load=target/release/examples/load
-floor=target/release/examples/floor
+build
 
 start_work main
 
@@ -137,6 +156,24 @@ RUST_LOG=info $bin serve --database-url "$db" --signing-alg HS256 \
 hs256_pid=$!
 pids+=($hs256_pid)
 http_hs256=$(address "$work/server-hs256.log" HTTP)
+
+# With --before, the older binary on a database of its own (its migrations
+# stop short of this build's), set up as the first server.
+if [ -n "$before" ]; then
+    another_database before
+    $before migrate --database-url "$other_db" >/dev/null
+    before_client=$($before client create --database-url "$other_db" --name bench \
+        --grant-types client_credentials,password,refresh_token --scopes "read write")
+    before_client_id=$(echo "$before_client" | json_field client_id)
+    before_client_secret=$(echo "$before_client" | json_field client_secret)
+    printf 'bench-password\n' | $before user create --database-url "$other_db" --username bench --password-stdin >/dev/null
+    RUST_LOG=info $before serve --database-url "$other_db" --http-addr 127.0.0.1:0 --grpc-addr 127.0.0.1:0 \
+        --login-throttle-max-failures 0 --login-throttle-max-concurrent 0 \
+        2> "$work/server-before.log" &
+    before_pid=$!
+    pids+=($before_pid)
+    before_grpc=$(address "$work/server-before.log" gRPC)
+fi
 
 token=$(curl -s -u "$client_id:$client_secret" -d grant_type=client_credentials "http://$http/oauth/token" | json_field access_token)
 api_key=$($bin apikey create --database-url "$db" --client "$client_id" --name bench | json_field api_key)
@@ -233,6 +270,16 @@ code_grpc() {
     echo "${line%\}}$tags}" | tee -a "$results"
 }
 
+# refresh_before SECONDS [TAGS]: the refresh scenario on --before's binary.
+refresh_before() {
+    local seconds=$1 tags=${2:-} line
+    line=$(measured "$before_pid" $load grpc --addr "$before_grpc" --scenario refresh \
+        --label refresh-grpc-before --duration "$seconds" --connections "$connections" \
+        --client-id="$before_client_id" --client-secret="$before_client_secret" \
+        --username bench --password bench-password)
+    echo "${line%\}}$tags}" | tee -a "$results"
+}
+
 # in_rounds GROUP RUN...: each RUN (a function above) gets one slice per round.
 in_rounds() {
     local group=$1 round run
@@ -264,7 +311,8 @@ grpc_scenario password-grpc "$server_pid" "$grpc" password "$duration"
 # through /oauth/authorize (one login, then a GET per code) before its timed
 # window; the window only redeems them. The server CPU of this line includes
 # the minting.
-in_rounds refresh-and-code refresh_grpc code_grpc
+# With --before, the older binary's refresh joins each round.
+in_rounds refresh-and-code refresh_grpc code_grpc ${before:+refresh_before}
 
 # A burst of password logins beside client_credentials traffic: Argon2 runs off
 # the runtime's threads, so the client_credentials p99 must stay low.
@@ -290,8 +338,8 @@ fi
 revocation_runs "$results"
 purge_run "$results"
 
-$load report --results "$results" --backend "$backend" > BENCHMARKS.md
-echo "wrote BENCHMARKS.md" >&2
+$load report --results "$results" --backend "$backend" > "$report_file"
+echo "wrote $report_file" >&2
 if grep -q '"errors":[1-9]' "$results"; then
     echo "some scenarios had errors" >&2
     exit 1
