@@ -3,7 +3,15 @@
 //!
 //! The distinction that matters to clients is "the database does not answer"
 //! (retry later: `temporarily_unavailable`) against everything else.
+//!
+//! A database error's code means different things on each backend: SQLite's
+//! are numbers, PostgreSQL's are SQLSTATEs, most of them all digits too (08006
+//! is a connection failure, not SQLite's code 8006). So the code is read in
+//! the terms of the backend whose error type it came in.
 
+use sea_orm::sqlx::error::DatabaseError;
+use sea_orm::sqlx::postgres::PgDatabaseError;
+use sea_orm::sqlx::sqlite::SqliteError;
 use sea_orm::{DbErr, RuntimeErr, SqlErr, sqlx};
 
 use crate::oauth::storage::{StoreCause, StoreError};
@@ -11,7 +19,7 @@ use crate::oauth::storage::{StoreCause, StoreError};
 /// SQLite primary result codes that mean the file cannot be used right now.
 /// <https://www.sqlite.org/rescode.html>
 const SQLITE_UNAVAILABLE: [i64; 7] = [
-    5,  // SQLITE_BUSY
+    SQLITE_BUSY,
     6,  // SQLITE_LOCKED
     8,  // SQLITE_READONLY
     10, // SQLITE_IOERR
@@ -20,10 +28,47 @@ const SQLITE_UNAVAILABLE: [i64; 7] = [
     26, // SQLITE_NOTADB
 ];
 
+/// Another connection holds the write lock (after the busy timeout), or wrote
+/// since this transaction read (`SQLITE_BUSY_SNAPSHOT`, extended code 517).
+const SQLITE_BUSY: i64 = 5;
+
 /// PostgreSQL SQLSTATE classes and codes that mean the server cannot serve now:
-/// 08 connection exception, 53 insufficient resources, 57P0x operator intervention.
+/// 08 connection exception, 53 insufficient resources, 57P0x operator
+/// intervention; and 40001 and 40P01, a serialization failure and a deadlock,
+/// which a later try may well not meet.
 fn postgres_unavailable(state: &str) -> bool {
-    state.starts_with("08") || state.starts_with("53") || state.starts_with("57P0")
+    state.starts_with("08")
+        || state.starts_with("53")
+        || state.starts_with("57P0")
+        || matches!(state, "40001" | "40P01")
+}
+
+/// A database error's code, in the terms of the backend that raised it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Code<'a> {
+    /// A PostgreSQL SQLSTATE.
+    Postgres(&'a str),
+    /// A SQLite extended result code; its low byte is the primary code.
+    Sqlite(i64),
+}
+
+impl<'a> Code<'a> {
+    fn of(err: &'a dyn DatabaseError) -> Option<Self> {
+        if let Some(postgres) = err.try_downcast_ref::<PgDatabaseError>() {
+            return Some(Self::Postgres(postgres.code()));
+        }
+        if err.try_downcast_ref::<SqliteError>().is_some() {
+            return err.code()?.parse().ok().map(Self::Sqlite);
+        }
+        None
+    }
+
+    fn unavailable(self) -> bool {
+        match self {
+            Self::Postgres(state) => postgres_unavailable(state),
+            Self::Sqlite(code) => SQLITE_UNAVAILABLE.contains(&(code & 0xff)),
+        }
+    }
 }
 
 impl From<DbErr> for StoreError {
@@ -64,20 +109,114 @@ fn sqlx_unavailable(err: &sqlx::Error) -> bool {
         | sqlx::Error::PoolTimedOut
         | sqlx::Error::PoolClosed
         | sqlx::Error::WorkerCrashed => true,
-        sqlx::Error::Database(db) => db.code().is_some_and(|code| {
-            match code.parse::<i64>() {
-                // SQLite reports extended result codes; the low byte is the primary.
-                Ok(sqlite) => SQLITE_UNAVAILABLE.contains(&(sqlite & 0xff)),
-                Err(_) => postgres_unavailable(&code),
-            }
-        }),
+        sqlx::Error::Database(db) => Code::of(db.as_ref()).is_some_and(Code::unavailable),
         _ => false,
     }
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use sea_orm::{ConnectionTrait as _, Database, DatabaseConnection, TransactionTrait as _};
+
     use super::*;
+
+    /// The PostgreSQL server of the suite: `OAUTHD_TEST_DATABASE_URL`, else the
+    /// local one. Fails, never skips, when none answers.
+    pub(in crate::store) async fn postgres() -> DatabaseConnection {
+        let url = std::env::var("OAUTHD_TEST_DATABASE_URL")
+            .ok()
+            .filter(|url| url.starts_with("postgres"))
+            .unwrap_or_else(|| "postgres://postgres@127.0.0.1:5432/postgres".to_owned());
+        Database::connect(&url)
+            .await
+            .unwrap_or_else(|err| panic!("cannot reach PostgreSQL at {url}: {err}"))
+    }
+
+    /// What the store makes of the error PostgreSQL raises with SQLSTATE `state`.
+    pub(in crate::store) async fn raised(db: &DatabaseConnection, state: &str) -> StoreError {
+        let raise = format!(
+            "DO $$ BEGIN RAISE EXCEPTION 'raised by a test' USING ERRCODE = '{state}'; END $$"
+        );
+        StoreError::from(db.execute_unprepared(&raise).await.unwrap_err())
+    }
+
+    /// A SQLite file in WAL mode, as the store opens it, with one counter row.
+    pub(in crate::store) async fn sqlite_counter() -> (tempfile::TempDir, DatabaseConnection) {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
+        let db = super::super::connect::connect(&url, 2).await.unwrap();
+        db.execute_unprepared(
+            "CREATE TABLE IF NOT EXISTS counter (n INTEGER NOT NULL); \
+             INSERT INTO counter (n) SELECT 0 WHERE NOT EXISTS (SELECT 1 FROM counter)",
+        )
+        .await
+        .unwrap();
+        (dir, db)
+    }
+
+    /// A transaction reads, another connection writes, and the transaction's
+    /// own write then fails at once, whatever the busy timeout: its snapshot
+    /// is stale (`SQLITE_BUSY_SNAPSHOT`).
+    pub(in crate::store) async fn busy_snapshot(db: &DatabaseConnection) -> StoreError {
+        let txn = db.begin().await.unwrap();
+        txn.execute_unprepared("SELECT n FROM counter")
+            .await
+            .unwrap();
+        db.execute_unprepared("UPDATE counter SET n = n + 1")
+            .await
+            .unwrap();
+        let err = txn
+            .execute_unprepared("UPDATE counter SET n = n + 1")
+            .await
+            .unwrap_err();
+        StoreError::from(err)
+    }
+
+    #[test]
+    fn codes_are_read_in_their_own_backends_terms() {
+        use Code::{Postgres, Sqlite};
+        // PostgreSQL: connection exceptions, insufficient resources, operator
+        // intervention, serialization failures and deadlocks are unavailable;
+        // all digits or not, they are no SQLite codes.
+        for state in [
+            "08006", "08001", "53300", "53100", "57P01", "40001", "40P01",
+        ] {
+            assert!(Postgres(state).unavailable(), "{state}");
+        }
+        // Digits that would be SQLite's busy, read or I/O errors.
+        for state in ["00005", "00008", "00010", "23505", "22012", "40002"] {
+            assert!(!Postgres(state).unavailable(), "{state}");
+        }
+        // SQLite: the low byte is the primary code.
+        for code in [5, 261, 517, 773, 6, 8, 10, 266, 13, 14, 26] {
+            assert!(Sqlite(code).unavailable(), "{code}");
+        }
+        for code in [1, 19, 2067, 1555, 8006, 53300] {
+            assert!(!Sqlite(code).unavailable(), "{code}");
+        }
+    }
+
+    #[tokio::test]
+    async fn postgresql_errors_are_sorted_by_their_sqlstate() {
+        let db = postgres().await;
+        for state in ["40001", "40P01", "08006", "53300"] {
+            let err = raised(&db, state).await;
+            assert!(matches!(err, StoreError::Unavailable(_)), "{state}: {err}");
+        }
+        let err = raised(&db, "23505").await;
+        assert!(matches!(err, StoreError::Conflict(_)), "{err}");
+        let err = raised(&db, "22012").await;
+        assert!(matches!(err, StoreError::Other(_)), "{err}");
+    }
+
+    #[tokio::test]
+    async fn sqlite_busy_is_unavailable() {
+        let (_dir, db) = sqlite_counter().await;
+        let err = busy_snapshot(&db).await;
+        assert!(matches!(err, StoreError::Unavailable(_)), "{err}");
+    }
 
     #[test]
     fn a_database_error_is_kept_as_the_cause_and_quoted_once() {
