@@ -10,7 +10,6 @@ use std::time::Duration;
 use common::codes::{CODE_CLIENT_ARGS, mint_code, session_cookie};
 use common::*;
 use oauthd::grpc::pb;
-use sea_orm::{ConnectionTrait as _, Statement};
 use serde_json::{Value, json};
 
 /// Every table with expiring rows, as `oauthd purge` names its kind.
@@ -22,20 +21,6 @@ const KINDS: [(&str, &str); 6] = [
     ("access_token", "access_tokens"),
     ("revocation", "revocations"),
 ];
-
-/// Rows in `table`, straight from the database.
-async fn rows(url: &str, table: &str) -> i64 {
-    let db = sea_orm::Database::connect(url).await.unwrap();
-    let row = db
-        .query_one_raw(Statement::from_string(
-            db.get_database_backend(),
-            format!("SELECT COUNT(*) AS n FROM {table}"),
-        ))
-        .await
-        .unwrap()
-        .unwrap();
-    row.try_get::<i64>("", "n").unwrap()
-}
 
 /// Rows in every table with expiring rows, in the order of `KINDS`.
 async fn every_count(url: &str) -> Vec<i64> {

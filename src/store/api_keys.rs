@@ -10,6 +10,7 @@ use sea_orm::{ActiveModelTrait as _, ActiveValue::Set, ColumnTrait, EntityTrait,
 use super::SeaStore;
 use super::changes::{Announced, ChangeKind};
 use super::entities::api_key;
+use super::retry::retrying;
 use crate::clock;
 use crate::oauth::model::{ApiKeyRecord, UnixTime};
 use crate::oauth::storage::{ApiKeyStore, StoreError};
@@ -81,19 +82,26 @@ impl ApiKeyStore for SeaStore {
     }
 
     async fn revoke_api_key(&self, key_id: &str) -> Result<bool, StoreError> {
-        let turn = self.write_turn().await;
-        let change = Announced::begin(turn.db(), ChangeKind::ApiKeys).await?;
-        let revoked = api_key::Entity::update_many()
-            .col_expr(api_key::Column::Revoked, true.into())
-            .filter(api_key::Column::KeyId.eq(key_id))
-            .filter(api_key::Column::Revoked.eq(false))
-            .exec(change.txn())
-            .await?;
-        if revoked.rows_affected == 0 {
-            // Unknown, or revoked before: nothing to announce.
+        let revoked = retrying(|| async {
+            let turn = self.write_turn().await;
+            let change = Announced::begin(turn.db(), ChangeKind::ApiKeys).await?;
+            let revoked = api_key::Entity::update_many()
+                .col_expr(api_key::Column::Revoked, true.into())
+                .filter(api_key::Column::KeyId.eq(key_id))
+                .filter(api_key::Column::Revoked.eq(false))
+                .exec(change.txn())
+                .await?;
+            if revoked.rows_affected == 0 {
+                // Unknown, or revoked before: nothing to announce.
+                return Ok(false);
+            }
+            change.commit().await?;
+            Ok(true)
+        })
+        .await?;
+        if !revoked {
             return Ok(false);
         }
-        change.commit().await?;
         // Every server forgets its keys at its next sync; this one at once, so
         // that its own next check refuses the key.
         self.cache().api_keys.forget_all();
@@ -110,9 +118,12 @@ impl SeaStore {
     /// no server can remember an answer for a value that nobody has seen yet,
     /// and moving the counter would make every server forget all its keys.
     pub async fn create_api_key(&self, record: &ApiKeyRecord) -> Result<(), StoreError> {
-        let turn = self.write_turn().await;
-        new_row(record).insert(turn.db()).await?;
-        Ok(())
+        retrying(|| async {
+            let turn = self.write_turn().await;
+            new_row(record).insert(turn.db()).await?;
+            Ok(())
+        })
+        .await
     }
 
     /// Every key, or the keys of `client_id`, oldest first.
@@ -153,23 +164,30 @@ impl SeaStore {
         new: &ApiKeyRecord,
         old_stops_at: UnixTime,
     ) -> Result<bool, StoreError> {
-        let turn = self.write_turn().await;
-        let change = Announced::begin(turn.db(), ChangeKind::ApiKeys).await?;
-        // The update comes first, as the condition on what was read: on
-        // SQLite a transaction that reads before it writes fails when another
-        // process wrote in between.
-        let shortened = api_key::Entity::update_many()
-            .col_expr(api_key::Column::ExpiresAt, old_stops_at.into())
-            .filter(api_key::Column::KeyId.eq(&old.key_id))
-            .filter(api_key::Column::Revoked.eq(false))
-            .filter(api_key::Column::ExpiresAt.eq(old.expires_at))
-            .exec(change.txn())
-            .await?;
-        if shortened.rows_affected != 1 {
+        let replaced = retrying(|| async {
+            let turn = self.write_turn().await;
+            let change = Announced::begin(turn.db(), ChangeKind::ApiKeys).await?;
+            // The update comes first, as the condition on what was read: on
+            // SQLite a transaction that reads before it writes fails when
+            // another process wrote in between.
+            let shortened = api_key::Entity::update_many()
+                .col_expr(api_key::Column::ExpiresAt, old_stops_at.into())
+                .filter(api_key::Column::KeyId.eq(&old.key_id))
+                .filter(api_key::Column::Revoked.eq(false))
+                .filter(api_key::Column::ExpiresAt.eq(old.expires_at))
+                .exec(change.txn())
+                .await?;
+            if shortened.rows_affected != 1 {
+                return Ok(false);
+            }
+            new_row(new).insert(change.txn()).await?;
+            change.commit().await?;
+            Ok(true)
+        })
+        .await?;
+        if !replaced {
             return Ok(false);
         }
-        new_row(new).insert(change.txn()).await?;
-        change.commit().await?;
         self.cache().api_keys.forget_all();
         Ok(true)
     }

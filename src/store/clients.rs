@@ -5,11 +5,13 @@ use std::sync::Arc;
 
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder,
+    UpdateMany,
 };
 
 use super::SeaStore;
 use super::changes::{Announced, ChangeKind};
 use super::entities::client;
+use super::retry::retrying;
 use crate::oauth::model::{
     Client, GrantType, PkceRule, UnixTime, longest_access_token_ttl, scopes_of_enabled,
 };
@@ -205,9 +207,13 @@ impl SeaStore {
             skip_consent: Set(spec.skip_consent),
             pkce: Set(spec.pkce.as_str().to_owned()),
         };
-        let change = Announced::begin(self.db(), ChangeKind::Clients).await?;
-        let row = row.insert(change.txn()).await?;
-        change.commit().await?;
+        let row = retrying(|| async {
+            let change = Announced::begin(self.db(), ChangeKind::Clients).await?;
+            let row = row.clone().insert(change.txn()).await?;
+            change.commit().await?;
+            Ok(row)
+        })
+        .await?;
         to_view(row, secret)
     }
 
@@ -238,16 +244,12 @@ impl SeaStore {
         client_id: &str,
         enabled: bool,
     ) -> Result<Option<ClientView>, StoreError> {
-        let change = Announced::begin(self.db(), ChangeKind::Clients).await?;
-        let updated = client::Entity::update_many()
+        let statement = client::Entity::update_many()
             .col_expr(client::Column::Enabled, enabled.into())
-            .filter(client::Column::ClientId.eq(client_id))
-            .exec(change.txn())
-            .await?;
-        if updated.rows_affected == 0 {
+            .filter(client::Column::ClientId.eq(client_id));
+        if !self.announce_update(statement).await? {
             return Ok(None);
         }
-        change.commit().await?;
         self.show_client(client_id).await
     }
 
@@ -302,12 +304,9 @@ impl SeaStore {
         if let Some(pkce) = pkce {
             statement = statement.col_expr(client::Column::Pkce, pkce.as_str().into());
         }
-        let change = Announced::begin(self.db(), ChangeKind::Clients).await?;
-        let updated = statement.exec(change.txn()).await?;
-        if updated.rows_affected == 0 {
+        if !self.announce_update(statement).await? {
             return Ok(None);
         }
-        change.commit().await?;
         self.show_client(client_id).await
     }
 
@@ -320,20 +319,16 @@ impl SeaStore {
         client_id: &str,
     ) -> Result<Option<ClientView>, StoreError> {
         let secret = new_client_secret();
-        let change = Announced::begin(self.db(), ChangeKind::Clients).await?;
-        let updated = client::Entity::update_many()
+        let statement = client::Entity::update_many()
             .col_expr(
                 client::Column::SecretHash,
                 Some(hash_secret(&secret)).into(),
             )
             .filter(client::Column::ClientId.eq(client_id))
-            .filter(client::Column::SecretHash.is_not_null())
-            .exec(change.txn())
-            .await?;
-        if updated.rows_affected == 0 {
+            .filter(client::Column::SecretHash.is_not_null());
+        if !self.announce_update(statement).await? {
             return Ok(None);
         }
-        change.commit().await?;
         Ok(self.show_client(client_id).await?.map(|view| ClientView {
             secret: Some(secret),
             ..view
@@ -344,17 +339,37 @@ impl SeaStore {
     /// API keys. Its JWTs introspect inactive once servers reload, and servers
     /// forget the keys they remembered. Returns whether it existed.
     pub async fn delete_client(&self, client_id: &str) -> Result<bool, StoreError> {
-        let change = Announced::begin(self.db(), ChangeKind::Clients)
-            .await?
-            .also(ChangeKind::ApiKeys);
-        let deleted = client::Entity::delete_by_id(client_id.to_owned())
-            .exec(change.txn())
-            .await?;
-        if deleted.rows_affected == 0 {
-            return Ok(false);
-        }
-        change.commit().await?;
-        Ok(true)
+        retrying(|| async {
+            let change = Announced::begin(self.db(), ChangeKind::Clients)
+                .await?
+                .also(ChangeKind::ApiKeys);
+            let deleted = client::Entity::delete_by_id(client_id.to_owned())
+                .exec(change.txn())
+                .await?;
+            if deleted.rows_affected == 0 {
+                return Ok(false);
+            }
+            change.commit().await?;
+            Ok(true)
+        })
+        .await
+    }
+
+    /// Runs `statement`, an update of clients, and announces it when it
+    /// matched a row; returns whether it did. With none, nothing is written.
+    async fn announce_update(
+        &self,
+        statement: UpdateMany<client::Entity>,
+    ) -> Result<bool, StoreError> {
+        retrying(|| async {
+            let change = Announced::begin(self.db(), ChangeKind::Clients).await?;
+            if statement.clone().exec(change.txn()).await?.rows_affected == 0 {
+                return Ok(false);
+            }
+            change.commit().await?;
+            Ok(true)
+        })
+        .await
     }
 }
 

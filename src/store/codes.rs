@@ -19,6 +19,7 @@ use tokio::sync::oneshot;
 
 use super::SeaStore;
 use super::entities::{authorization_code, refresh_token};
+use super::retry::retrying;
 use super::tokens::{refresh_row, scope};
 use super::write_queue::{WriteQueue, first_of_each};
 use crate::oauth::model::{AuthorizationCodeRecord, CodeRedemption, CodeRedemptionRequest};
@@ -75,11 +76,14 @@ impl AuthorizationCodeStore for SeaStore {
             refresh_hash: Set(None),
             refresh_expires_at: Set(None),
         };
-        let turn = self.write_turn().await;
-        authorization_code::Entity::insert(row)
-            .exec_without_returning(turn.db())
-            .await?;
-        Ok(())
+        retrying(|| async {
+            let turn = self.write_turn().await;
+            authorization_code::Entity::insert(row.clone())
+                .exec_without_returning(turn.db())
+                .await?;
+            Ok(())
+        })
+        .await
     }
 
     async fn find_code(
@@ -163,25 +167,31 @@ fn wanted_values(request: &CodeRedemptionRequest) -> [Value; 10] {
 impl SeaStore {
     /// One redemption in a transaction of its own (PostgreSQL).
     async fn redeem_alone(&self, request: &CodeRedemptionRequest) -> Answer {
-        let turn = self.write_turn().await;
-        let txn = turn.db().begin().await?;
         let sql = format!(
             "{SET_REDEEMED}VALUES ($1, $2::BIGINT, $3, $4::BIGINT, $5, $6, $7, $8, $9, $10::BIGINT)) \
 AS wanted ({WANTED_COLUMNS}) WHERE {REDEEMABLE}{RETURNING}"
         );
-        let statement =
-            Statement::from_sql_and_values(txn.get_database_backend(), sql, wanted_values(request));
-        let Some(row) = txn.query_one_raw(statement).await? else {
-            return Ok(None);
-        };
-        let code = to_domain(authorization_code::Model::from_query_result(&row, "")?)?;
-        if let Some(token) = request.refresh_token(&code) {
-            refresh_token::Entity::insert(refresh_row(&token, None))
-                .exec_without_returning(&txn)
-                .await?;
-        }
-        txn.commit().await?;
-        Ok(Some(code))
+        retrying(|| async {
+            let turn = self.write_turn().await;
+            let txn = turn.db().begin().await?;
+            let statement = Statement::from_sql_and_values(
+                txn.get_database_backend(),
+                &sql,
+                wanted_values(request),
+            );
+            let Some(row) = txn.query_one_raw(statement).await? else {
+                return Ok(None);
+            };
+            let code = to_domain(authorization_code::Model::from_query_result(&row, "")?)?;
+            if let Some(token) = request.refresh_token(&code) {
+                refresh_token::Entity::insert(refresh_row(&token, None))
+                    .exec_without_returning(&txn)
+                    .await?;
+            }
+            txn.commit().await?;
+            Ok(Some(code))
+        })
+        .await
     }
 
     async fn drain_redemptions(self) {
@@ -199,8 +209,21 @@ AS wanted ({WANTED_COLUMNS}) WHERE {REDEEMABLE}{RETURNING}"
             for repeat in repeats {
                 let _ = repeat.reply.send(Ok(None));
             }
-            let result = redeem_batch(turn.db(), &batch).await;
-            drop(turn);
+            // The turn was taken before the batch, so that writes arriving
+            // meanwhile joined it; a retry waits for a turn anew.
+            let (mut held, store) = (Some(turn), &self);
+            let batch_ref = &batch;
+            let result = retrying(|| {
+                let held = held.take();
+                async move {
+                    let turn = match held {
+                        Some(turn) => turn,
+                        None => store.write_turn().await,
+                    };
+                    redeem_batch(turn.db(), batch_ref).await
+                }
+            })
+            .await;
             match result {
                 Ok(mut redeemed) => {
                     for pending in batch {

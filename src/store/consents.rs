@@ -5,6 +5,7 @@ use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter};
 
 use super::SeaStore;
 use super::entities::consent;
+use super::retry::retrying;
 use super::tokens::scope;
 use crate::oauth::model::UnixTime;
 use crate::oauth::scope::ScopeSet;
@@ -36,16 +37,19 @@ impl ConsentStore for SeaStore {
             scope: Set(approved.to_string()),
             updated_at: Set(now),
         };
-        let turn = self.write_turn().await;
-        consent::Entity::insert(row)
-            .on_conflict(
-                OnConflict::columns([consent::Column::UserId, consent::Column::ClientId])
-                    .update_columns([consent::Column::Scope, consent::Column::UpdatedAt])
-                    .to_owned(),
-            )
-            .exec_without_returning(turn.db())
-            .await?;
-        Ok(())
+        retrying(|| async {
+            let turn = self.write_turn().await;
+            consent::Entity::insert(row.clone())
+                .on_conflict(
+                    OnConflict::columns([consent::Column::UserId, consent::Column::ClientId])
+                        .update_columns([consent::Column::Scope, consent::Column::UpdatedAt])
+                        .to_owned(),
+                )
+                .exec_without_returning(turn.db())
+                .await?;
+            Ok(())
+        })
+        .await
     }
 }
 
@@ -61,7 +65,10 @@ impl SeaStore {
         if let Some(client_id) = client_id {
             delete = delete.filter(consent::Column::ClientId.eq(client_id));
         }
-        let turn = self.write_turn().await;
-        Ok(delete.exec(turn.db()).await?.rows_affected)
+        retrying(|| async {
+            let turn = self.write_turn().await;
+            Ok(delete.clone().exec(turn.db()).await?.rows_affected)
+        })
+        .await
     }
 }

@@ -96,6 +96,29 @@ fn classify(err: DbErr) -> StoreError {
     }
 }
 
+/// Why a failed write is worth running again, as `/metrics` names it: the
+/// database rolled the transaction back over a conflict with another one,
+/// which a later try may well not meet. `None` for every other failure.
+pub(super) fn retry_reason(err: &StoreError) -> Option<&'static str> {
+    let StoreError::Unavailable(cause) = err else {
+        return None;
+    };
+    let (DbErr::Exec(RuntimeErr::SqlxError(inner)) | DbErr::Query(RuntimeErr::SqlxError(inner))) =
+        cause.error().downcast_ref::<DbErr>()?
+    else {
+        return None;
+    };
+    let sqlx::Error::Database(db) = inner.as_ref() else {
+        return None;
+    };
+    match Code::of(db.as_ref())? {
+        Code::Postgres("40001") => Some("serialization_failure"),
+        Code::Postgres("40P01") => Some("deadlock"),
+        Code::Sqlite(code) if code & 0xff == SQLITE_BUSY => Some("sqlite_busy"),
+        _ => None,
+    }
+}
+
 /// `StoreError::Other`, caused by `err`.
 pub(super) fn other(err: impl std::error::Error + Send + Sync + 'static) -> StoreError {
     StoreError::Other(StoreCause::new(err))
@@ -209,6 +232,27 @@ pub(super) mod tests {
         assert!(matches!(err, StoreError::Conflict(_)), "{err}");
         let err = raised(&db, "22012").await;
         assert!(matches!(err, StoreError::Other(_)), "{err}");
+    }
+
+    #[tokio::test]
+    async fn only_conflicts_between_transactions_are_worth_a_retry() {
+        let db = postgres().await;
+        assert_eq!(
+            retry_reason(&raised(&db, "40001").await),
+            Some("serialization_failure")
+        );
+        assert_eq!(retry_reason(&raised(&db, "40P01").await), Some("deadlock"));
+        // Unavailable, but not over a conflict: retrying at once would not help.
+        for state in ["08006", "53300", "57P01", "23505", "22012"] {
+            assert_eq!(retry_reason(&raised(&db, state).await), None, "{state}");
+        }
+        let (_dir, sqlite) = sqlite_counter().await;
+        assert_eq!(
+            retry_reason(&busy_snapshot(&sqlite).await),
+            Some("sqlite_busy")
+        );
+        let down = StoreError::from(DbErr::Conn(RuntimeErr::Internal("refused".into())));
+        assert_eq!(retry_reason(&down), None);
     }
 
     #[tokio::test]

@@ -21,6 +21,7 @@ use tokio::sync::oneshot;
 
 use super::SeaStore;
 use super::entities::refresh_token;
+use super::retry::retrying;
 use super::tokens::refresh_to_domain;
 use super::write_queue::{WriteQueue, first_of_each};
 use crate::oauth::model::{RefreshRecord, RefreshSuccessor};
@@ -74,18 +75,21 @@ impl SeaStore {
         client_id: &str,
         successor: &RefreshSuccessor,
     ) -> Answer {
-        let turn = self.write_turn().await;
         let statement = Statement::from_sql_and_values(
             DbBackend::Postgres,
             EXCHANGE_ALONE,
             exchange_values(used_hash, client_id, successor),
         );
-        refresh_token::Entity::find()
-            .from_raw_sql(statement)
-            .one(turn.db())
-            .await?
-            .map(refresh_to_domain)
-            .transpose()
+        retrying(|| async {
+            let turn = self.write_turn().await;
+            refresh_token::Entity::find()
+                .from_raw_sql(statement.clone())
+                .one(turn.db())
+                .await?
+                .map(refresh_to_domain)
+                .transpose()
+        })
+        .await
     }
 
     async fn drain_exchanges(self) {
@@ -103,12 +107,25 @@ impl SeaStore {
             for repeat in repeats {
                 let _ = repeat.reply.send(Ok(None));
             }
-            let result = refresh_token::Entity::find()
-                .from_raw_sql(exchange_statement(&batch))
-                .all(turn.db())
-                .await
-                .map_err(StoreError::from);
-            drop(turn);
+            let statement = exchange_statement(&batch);
+            // As for code redemptions (`codes.rs`): the first try keeps the
+            // turn the batch was taken in.
+            let (mut held, store) = (Some(turn), &self);
+            let statement = &statement;
+            let result = retrying(|| {
+                let held = held.take();
+                async move {
+                    let turn = match held {
+                        Some(turn) => turn,
+                        None => store.write_turn().await,
+                    };
+                    Ok(refresh_token::Entity::find()
+                        .from_raw_sql(statement.clone())
+                        .all(turn.db())
+                        .await?)
+                }
+            })
+            .await;
             answer(batch, result);
         }
     }

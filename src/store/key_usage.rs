@@ -19,6 +19,7 @@ use sea_orm::{ColumnTrait, Condition, EntityTrait, QueryFilter, TransactionTrait
 use tokio::sync::watch;
 
 use super::entities::api_key;
+use super::retry::retrying;
 use super::{SeaStore, bounded};
 use crate::clock;
 use crate::oauth::model::UnixTime;
@@ -181,24 +182,28 @@ impl SeaStore {
         for (key_id, used, _) in batch {
             by_second.entry(*used).or_default().push(key_id);
         }
-        let turn = self.write_turn().await;
-        let txn = turn.db().begin().await?;
-        for (used, key_ids) in &by_second {
-            for chunk in key_ids.chunks(KEYS_PER_STATEMENT) {
-                api_key::Entity::update_many()
-                    .col_expr(api_key::Column::LastUsedAt, Expr::value(*used))
-                    .filter(api_key::Column::KeyId.is_in(chunk.iter().copied()))
-                    .filter(
-                        Condition::any()
-                            .add(api_key::Column::LastUsedAt.is_null())
-                            .add(api_key::Column::LastUsedAt.lt(*used)),
-                    )
-                    .exec(&txn)
-                    .await?;
+        let by_second = &by_second;
+        retrying(|| async {
+            let turn = self.write_turn().await;
+            let txn = turn.db().begin().await?;
+            for (used, key_ids) in by_second {
+                for chunk in key_ids.chunks(KEYS_PER_STATEMENT) {
+                    api_key::Entity::update_many()
+                        .col_expr(api_key::Column::LastUsedAt, Expr::value(*used))
+                        .filter(api_key::Column::KeyId.is_in(chunk.iter().copied()))
+                        .filter(
+                            Condition::any()
+                                .add(api_key::Column::LastUsedAt.is_null())
+                                .add(api_key::Column::LastUsedAt.lt(*used)),
+                        )
+                        .exec(&txn)
+                        .await?;
+                }
             }
-        }
-        txn.commit().await?;
-        Ok(())
+            txn.commit().await?;
+            Ok(())
+        })
+        .await
     }
 }
 

@@ -13,6 +13,7 @@ use super::SeaStore;
 use super::changes::{Announced, ChangeKind};
 use super::entities::signing_key;
 use super::error::other;
+use super::retry::retrying;
 use crate::oauth::model::UnixTime;
 use crate::oauth::storage::{KeyStore, StoreError};
 use crate::tokens::keys::{KeyMaterial, KeyRing, SigningAlg, generate};
@@ -114,9 +115,12 @@ impl SeaStore {
         }
         let material = generate_off_runtime(alg, now, now).await?;
         let row = self.seal(&material)?;
-        let change = Announced::begin(self.db(), ChangeKind::Keys).await?;
-        row.insert(change.txn()).await?;
-        change.commit().await?;
+        retrying(|| async {
+            let change = Announced::begin(self.db(), ChangeKind::Keys).await?;
+            row.clone().insert(change.txn()).await?;
+            change.commit().await
+        })
+        .await?;
         tracing::info!(kid = %material.kid, %alg, "generated signing key");
         self.sync_now().await
     }
@@ -168,7 +172,6 @@ impl SeaStore {
         let activates_at = now + Ord::max(publish_delay, 0);
         let material = generate_off_runtime(alg, now, activates_at).await?;
         let row = self.seal(&material)?;
-        let change = Announced::begin(self.db(), ChangeKind::Keys).await?;
         // Only keys of the same algorithm retire: a CLI configured with another
         // algorithm must not leave servers without a key for theirs.
         let retire = signing_key::Entity::update_many()
@@ -189,12 +192,20 @@ impl SeaStore {
                     .or(signing_key::Column::DeactivatedAt.gt(activates_at)),
             ),
         };
-        let retired = retire.exec(change.txn()).await?;
-        if only_if_current.is_some() && retired.rows_affected != 1 {
+        let inserted = retrying(|| async {
+            let change = Announced::begin(self.db(), ChangeKind::Keys).await?;
+            let retired = retire.clone().exec(change.txn()).await?;
+            if only_if_current.is_some() && retired.rows_affected != 1 {
+                return Ok(None);
+            }
+            let row = row.clone().insert(change.txn()).await?;
+            change.commit().await?;
+            Ok(Some(row))
+        })
+        .await?;
+        let Some(row) = inserted else {
             return Ok(None);
-        }
-        let row = row.insert(change.txn()).await?;
-        change.commit().await?;
+        };
         tracing::info!(kid = %row.kid, %alg, activates_at, "rotated signing key");
         Ok(Some(to_view(row)))
     }

@@ -26,6 +26,7 @@ mod key_usage;
 mod keys;
 mod purge;
 mod remembered;
+mod retry;
 mod revoked;
 mod sessions;
 mod tokens;

@@ -21,6 +21,7 @@ use sea_orm::{ConnectionTrait, DbBackend, Statement};
 use tokio::sync::watch;
 
 use super::SeaStore;
+use super::retry::retrying;
 use crate::clock;
 use crate::oauth::model::UnixTime;
 use crate::oauth::storage::StoreError;
@@ -126,9 +127,12 @@ impl SeaStore {
     }
 
     async fn purge_batch(&self, expiring: &Expiring, now: UnixTime) -> Result<u64, StoreError> {
-        let turn = self.write_turn().await;
-        let statement = expiring.batch(turn.db().get_database_backend(), now);
-        Ok(turn.db().execute_raw(statement).await?.rows_affected())
+        retrying(|| async {
+            let turn = self.write_turn().await;
+            let statement = expiring.batch(turn.db().get_database_backend(), now);
+            Ok(turn.db().execute_raw(statement).await?.rows_affected())
+        })
+        .await
     }
 
     /// The janitor: purges every `interval`, until `stop`. The first purge

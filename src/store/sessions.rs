@@ -8,6 +8,7 @@ use sea_orm::{
 
 use super::SeaStore;
 use super::entities::session;
+use super::retry::retrying;
 use crate::oauth::model::SessionRecord;
 use crate::oauth::storage::{SessionStore, StoreError};
 
@@ -41,11 +42,14 @@ impl SessionStore for SeaStore {
             created_at: Set(session.created_at),
             expires_at: Set(session.expires_at),
         };
-        let turn = self.write_turn().await;
-        session::Entity::insert(row)
-            .exec_without_returning(turn.db())
-            .await?;
-        Ok(())
+        retrying(|| async {
+            let turn = self.write_turn().await;
+            session::Entity::insert(row.clone())
+                .exec_without_returning(turn.db())
+                .await?;
+            Ok(())
+        })
+        .await
     }
 
     async fn find_session(&self, session_hash: &str) -> Result<Option<SessionRecord>, StoreError> {
@@ -56,11 +60,14 @@ impl SessionStore for SeaStore {
     }
 
     async fn delete_session(&self, session_hash: &str) -> Result<(), StoreError> {
-        let turn = self.write_turn().await;
-        session::Entity::delete_by_id(session_hash.to_owned())
-            .exec(turn.db())
-            .await?;
-        Ok(())
+        retrying(|| async {
+            let turn = self.write_turn().await;
+            session::Entity::delete_by_id(session_hash.to_owned())
+                .exec(turn.db())
+                .await?;
+            Ok(())
+        })
+        .await
     }
 }
 
@@ -79,8 +86,11 @@ impl SeaStore {
 
     /// Ends every session of `user_id` (`user logout`); returns how many.
     pub async fn end_sessions(&self, user_id: &str) -> Result<u64, StoreError> {
-        let turn = self.write_turn().await;
-        end_sessions_of(turn.db(), user_id).await
+        retrying(|| async {
+            let turn = self.write_turn().await;
+            end_sessions_of(turn.db(), user_id).await
+        })
+        .await
     }
 }
 

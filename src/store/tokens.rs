@@ -11,6 +11,7 @@ use sea_orm::{
 use super::SeaStore;
 use super::changes::{ChangeKind, bump_returning, unbump};
 use super::entities::{access_token, refresh_token, revocation};
+use super::retry::retrying;
 use crate::clock;
 use crate::oauth::model::{
     AccessClaims, NewRefreshToken, OpaqueAccessRecord, RefreshRecord, RefreshSuccessor, UnixTime,
@@ -127,11 +128,14 @@ async fn insert_revocations(
 
 impl RefreshTokenStore for SeaStore {
     async fn insert_refresh(&self, token: &NewRefreshToken) -> Result<(), StoreError> {
-        let turn = self.write_turn().await;
-        refresh_token::Entity::insert(refresh_row(token, None))
-            .exec_without_returning(turn.db())
-            .await?;
-        Ok(())
+        retrying(|| async {
+            let turn = self.write_turn().await;
+            refresh_token::Entity::insert(refresh_row(token, None))
+                .exec_without_returning(turn.db())
+                .await?;
+            Ok(())
+        })
+        .await
     }
 
     async fn find_refresh(&self, token_hash: &str) -> Result<Option<RefreshRecord>, StoreError> {
@@ -148,27 +152,32 @@ impl RefreshTokenStore for SeaStore {
         now: UnixTime,
         next: &NewRefreshToken,
     ) -> Result<bool, StoreError> {
-        let turn = self.write_turn().await;
-        let txn = turn.db().begin().await?;
-        // The single-use rule lives in this one conditional UPDATE: of any number
-        // of concurrent requests, on any number of replicas, exactly one sees a
-        // row affected; the row lock makes a concurrent family revocation either
-        // land first (and this update match nothing) or wait for this commit.
-        let marked = refresh_token::Entity::update_many()
-            .col_expr(refresh_token::Column::UsedAt, Some(now).into())
-            .filter(refresh_token::Column::TokenHash.eq(used_hash))
-            .filter(refresh_token::Column::UsedAt.is_null())
-            .filter(refresh_token::Column::Revoked.eq(false))
-            .exec(&txn)
-            .await?;
-        if marked.rows_affected != 1 {
-            return Ok(false);
-        }
-        refresh_token::Entity::insert(refresh_row(next, Some(used_hash)))
-            .exec_without_returning(&txn)
-            .await?;
-        txn.commit().await?;
-        Ok(true)
+        retrying(|| async {
+            let turn = self.write_turn().await;
+            let txn = turn.db().begin().await?;
+            // The single-use rule lives in this one conditional UPDATE: of any
+            // number of concurrent requests, on any number of replicas, exactly
+            // one sees a row affected; the row lock makes a concurrent family
+            // revocation either land first (and this update match nothing) or
+            // wait for this commit. A loser under SERIALIZABLE fails instead,
+            // and its retry sees the token used.
+            let marked = refresh_token::Entity::update_many()
+                .col_expr(refresh_token::Column::UsedAt, Some(now).into())
+                .filter(refresh_token::Column::TokenHash.eq(used_hash))
+                .filter(refresh_token::Column::UsedAt.is_null())
+                .filter(refresh_token::Column::Revoked.eq(false))
+                .exec(&txn)
+                .await?;
+            if marked.rows_affected != 1 {
+                return Ok(false);
+            }
+            refresh_token::Entity::insert(refresh_row(next, Some(used_hash)))
+                .exec_without_returning(&txn)
+                .await?;
+            txn.commit().await?;
+            Ok(true)
+        })
+        .await
     }
 
     async fn exchange_refresh(
@@ -181,32 +190,39 @@ impl RefreshTokenStore for SeaStore {
     }
 
     async fn revoke_family(&self, family_id: &str, now: UnixTime) -> Result<bool, StoreError> {
-        let turn = self.write_turn().await;
-        let txn = turn.db().begin().await?;
-        let marked = refresh_token::Entity::update_many()
-            .col_expr(refresh_token::Column::Revoked, true.into())
-            .filter(refresh_token::Column::FamilyId.eq(family_id))
-            .filter(refresh_token::Column::Revoked.eq(false))
-            .exec(&txn)
-            .await?
-            .rows_affected;
-        let access: Vec<(String, UnixTime)> = refresh_token::Entity::find()
-            .filter(refresh_token::Column::FamilyId.eq(family_id))
-            .filter(refresh_token::Column::AccessExpiresAt.gt(now))
-            .all(&txn)
-            .await?
-            .into_iter()
-            .map(|row| (row.access_jti, row.access_expires_at))
-            .collect();
-        // The update above made this a writing transaction, so reading here is
-        // safe on SQLite too (see `unrecorded`).
-        let fresh = unrecorded(&txn, &access).await?;
-        let inserted = insert_revocations(&txn, &fresh).await?;
-        if marked == 0 && inserted == 0 {
-            // Revoked before: nothing to write (the transaction rolls back).
+        let revoked = retrying(|| async {
+            let turn = self.write_turn().await;
+            let txn = turn.db().begin().await?;
+            let marked = refresh_token::Entity::update_many()
+                .col_expr(refresh_token::Column::Revoked, true.into())
+                .filter(refresh_token::Column::FamilyId.eq(family_id))
+                .filter(refresh_token::Column::Revoked.eq(false))
+                .exec(&txn)
+                .await?
+                .rows_affected;
+            let access: Vec<(String, UnixTime)> = refresh_token::Entity::find()
+                .filter(refresh_token::Column::FamilyId.eq(family_id))
+                .filter(refresh_token::Column::AccessExpiresAt.gt(now))
+                .all(&txn)
+                .await?
+                .into_iter()
+                .map(|row| (row.access_jti, row.access_expires_at))
+                .collect();
+            // The update above made this a writing transaction, so reading
+            // here is safe on SQLite too (see `unrecorded`).
+            let fresh = unrecorded(&txn, &access).await?;
+            let inserted = insert_revocations(&txn, &fresh).await?;
+            if marked == 0 && inserted == 0 {
+                // Revoked before: nothing to write (the transaction rolls back).
+                return Ok(None);
+            }
+            txn.commit().await?;
+            Ok(Some(access))
+        })
+        .await?;
+        let Some(access) = revoked else {
             return Ok(false);
-        }
-        txn.commit().await?;
+        };
         self.cache()
             .add_revoked(access.iter().map(|(jti, exp)| (jti.as_str(), *exp)));
         Ok(true)
@@ -247,9 +263,8 @@ impl SeaStore {
 
 impl AccessTokenStore for SeaStore {
     async fn insert_opaque(&self, token: &OpaqueAccessRecord) -> Result<(), StoreError> {
-        let turn = self.write_turn().await;
         let claims = &token.claims;
-        access_token::ActiveModel {
+        let row = access_token::ActiveModel {
             token_hash: Set(token.token_hash.clone()),
             jti: Set(claims.jti.clone()),
             client_id: Set(claims.client_id.clone()),
@@ -260,10 +275,13 @@ impl AccessTokenStore for SeaStore {
             audience: Set(claims.aud.clone()),
             issued_at: Set(claims.iat),
             expires_at: Set(claims.exp),
-        }
-        .insert(turn.db())
-        .await?;
-        Ok(())
+        };
+        retrying(|| async {
+            let turn = self.write_turn().await;
+            row.clone().insert(turn.db()).await?;
+            Ok(())
+        })
+        .await
     }
 
     /// Looked up once, then answered from memory (SPEC §9). A stored token
@@ -302,13 +320,20 @@ impl AccessTokenStore for SeaStore {
         if fresh.is_empty() {
             return Ok(false);
         }
-        let turn = self.write_turn().await;
-        let txn = turn.db().begin().await?;
-        if insert_revocations(&txn, &fresh).await? == 0 {
-            // Revoked before, maybe by another replica: nothing to write.
+        let inserted = retrying(|| async {
+            let turn = self.write_turn().await;
+            let txn = turn.db().begin().await?;
+            let inserted = insert_revocations(&txn, &fresh).await?;
+            if inserted > 0 {
+                txn.commit().await?;
+            }
+            Ok(inserted)
+        })
+        .await?;
+        if inserted == 0 {
+            // Revoked before, maybe by another replica: nothing was written.
             return Ok(false);
         }
-        txn.commit().await?;
         self.cache().add_revoked([(jti, expires_at)]);
         Ok(true)
     }

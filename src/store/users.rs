@@ -10,6 +10,7 @@ use sea_orm::{
 use super::SeaStore;
 use super::changes::{Announced, ChangeKind};
 use super::entities::user;
+use super::retry::retrying;
 use super::sessions::end_sessions_of;
 use crate::oauth::model::{UnixTime, User, UserStatus};
 use crate::oauth::storage::{StoreError, UserStore};
@@ -121,30 +122,33 @@ impl UserStore for SeaStore {
     }
 
     async fn record_failed_login(&self, user_id: &str, lock_after: u32) -> Result<(), StoreError> {
-        let turn = self.write_turn().await;
-        let change = Announced::begin(turn.db(), ChangeKind::Users).await?;
-        user::Entity::update_many()
-            .col_expr(
-                user::Column::FailedLogins,
-                Expr::col(user::Column::FailedLogins).add(1),
-            )
-            .filter(user::Column::Id.eq(user_id))
-            .exec(change.txn())
-            .await?;
-        let locked = if lock_after > 0 {
-            lock_if_due(change.txn(), user_id, lock_after).await?
-        } else {
-            None
-        };
-        if locked.is_some() {
-            end_sessions_of(change.txn(), user_id).await?;
-        }
-        match locked {
-            Some(_) => change.commit().await?,
-            // Only the count moved, and servers do not hold counts.
-            None => change.commit_unannounced().await?,
-        }
-        drop(turn);
+        let locked = retrying(|| async {
+            let turn = self.write_turn().await;
+            let change = Announced::begin(turn.db(), ChangeKind::Users).await?;
+            user::Entity::update_many()
+                .col_expr(
+                    user::Column::FailedLogins,
+                    Expr::col(user::Column::FailedLogins).add(1),
+                )
+                .filter(user::Column::Id.eq(user_id))
+                .exec(change.txn())
+                .await?;
+            let locked = if lock_after > 0 {
+                lock_if_due(change.txn(), user_id, lock_after).await?
+            } else {
+                None
+            };
+            if locked.is_some() {
+                end_sessions_of(change.txn(), user_id).await?;
+            }
+            match locked {
+                Some(_) => change.commit().await?,
+                // Only the count moved, and servers do not hold counts.
+                None => change.commit_unannounced().await?,
+            }
+            Ok(locked)
+        })
+        .await?;
         if let Some(status) = locked {
             tracing::warn!(user_id, "user locked after too many failed logins");
             // The request waits for no reload: this server's own requests see
@@ -162,13 +166,16 @@ impl UserStore for SeaStore {
     }
 
     async fn reset_failed_logins(&self, user_id: &str) -> Result<(), StoreError> {
-        let turn = self.write_turn().await;
-        user::Entity::update_many()
-            .col_expr(user::Column::FailedLogins, 0.into())
-            .filter(user::Column::Id.eq(user_id))
-            .exec(turn.db())
-            .await?;
-        Ok(())
+        retrying(|| async {
+            let turn = self.write_turn().await;
+            user::Entity::update_many()
+                .col_expr(user::Column::FailedLogins, 0.into())
+                .filter(user::Column::Id.eq(user_id))
+                .exec(turn.db())
+                .await?;
+            Ok(())
+        })
+        .await
     }
 
     fn user_status(&self, user_id: &str) -> UserStatus {
@@ -192,17 +199,6 @@ impl SeaStore {
         for login in &logins {
             taken = taken.add(login_matches(login));
         }
-        let txn = self.db().begin().await?;
-        if user::Entity::find()
-            .filter(taken)
-            .one(&txn)
-            .await?
-            .is_some()
-        {
-            return Err(StoreError::Conflict(
-                "a user with this username, email or phone already exists".into(),
-            ));
-        }
         let row = user::ActiveModel {
             id: Set(new_id()),
             username: Set(spec.username),
@@ -214,10 +210,26 @@ impl SeaStore {
             password_expired: Set(false),
             failed_logins: Set(0),
             created_at: Set(now),
-        }
-        .insert(&txn)
+        };
+        // Under SERIALIZABLE two creations of one login conflict, and the
+        // retry of the loser finds the winner's user.
+        let row = retrying(|| async {
+            let txn = self.db().begin().await?;
+            if user::Entity::find()
+                .filter(taken.clone())
+                .one(&txn)
+                .await?
+                .is_some()
+            {
+                return Err(StoreError::Conflict(
+                    "a user with this username, email or phone already exists".into(),
+                ));
+            }
+            let row = row.clone().insert(&txn).await?;
+            txn.commit().await?;
+            Ok(row)
+        })
         .await?;
-        txn.commit().await?;
         Ok(to_domain(row))
     }
 
@@ -258,12 +270,15 @@ impl SeaStore {
                 .col_expr(user::Column::PasswordExpired, false.into())
                 .col_expr(user::Column::FailedLogins, 0.into()),
         };
-        let change = Announced::begin(self.db(), ChangeKind::Users).await?;
-        update.exec(change.txn()).await?;
-        if ends_sessions {
-            end_sessions_of(change.txn(), &user.id).await?;
-        }
-        change.commit().await?;
+        retrying(|| async {
+            let change = Announced::begin(self.db(), ChangeKind::Users).await?;
+            update.clone().exec(change.txn()).await?;
+            if ends_sessions {
+                end_sessions_of(change.txn(), &user.id).await?;
+            }
+            change.commit().await
+        })
+        .await?;
         self.find_user_by_login(&user.username).await
     }
 }
