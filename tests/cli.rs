@@ -742,3 +742,23 @@ async fn user_sessions_shows_only_times_and_logout_and_revoke_consent_count_what
     let others = cli(&db.url, &["user", "revoke-consent", "otto"]);
     assert_eq!(others["consents_revoked"], 1, "other users keep theirs");
 }
+
+#[test]
+fn a_purge_interval_or_reuse_grace_that_is_not_a_number_is_refused_at_start() {
+    for flag in ["--purge-interval", "--refresh-token-reuse-grace"] {
+        for value in ["soon", "1.5", "", "10s"] {
+            let output = std::process::Command::new(BIN)
+                .args(["serve", "--database-url", "sqlite::memory:"])
+                .arg(format!("{flag}={value}"))
+                .env_remove("OAUTHD_CONFIG")
+                .output()
+                .unwrap();
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            assert!(!output.status.success(), "{flag}={value:?} was accepted");
+            assert!(
+                stderr.contains(&format!("invalid value '{value}' for '{flag}")),
+                "{flag}={value:?}: {stderr}"
+            );
+        }
+    }
+}
