@@ -209,21 +209,9 @@ AS wanted ({WANTED_COLUMNS}) WHERE {REDEEMABLE}{RETURNING}"
             for repeat in repeats {
                 let _ = repeat.reply.send(Ok(None));
             }
-            // The turn was taken before the batch, so that writes arriving
-            // meanwhile joined it; a retry waits for a turn anew.
-            let (mut held, store) = (Some(turn), &self);
-            let batch_ref = &batch;
-            let result = retrying(|| {
-                let held = held.take();
-                async move {
-                    let turn = match held {
-                        Some(turn) => turn,
-                        None => store.write_turn().await,
-                    };
-                    redeem_batch(turn.db(), batch_ref).await
-                }
-            })
-            .await;
+            let result = self
+                .retrying_batch(turn, |db| redeem_batch(db, &batch))
+                .await;
             match result {
                 Ok(mut redeemed) => {
                     for pending in batch {

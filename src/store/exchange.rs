@@ -108,24 +108,14 @@ impl SeaStore {
                 let _ = repeat.reply.send(Ok(None));
             }
             let statement = exchange_statement(&batch);
-            // As for code redemptions (`codes.rs`): the first try keeps the
-            // turn the batch was taken in.
-            let (mut held, store) = (Some(turn), &self);
-            let statement = &statement;
-            let result = retrying(|| {
-                let held = held.take();
-                async move {
-                    let turn = match held {
-                        Some(turn) => turn,
-                        None => store.write_turn().await,
-                    };
+            let result = self
+                .retrying_batch(turn, |db| async {
                     Ok(refresh_token::Entity::find()
                         .from_raw_sql(statement.clone())
-                        .all(turn.db())
+                        .all(db)
                         .await?)
-                }
-            })
-            .await;
+                })
+                .await;
             answer(batch, result);
         }
     }

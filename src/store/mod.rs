@@ -178,6 +178,35 @@ impl SeaStore {
         }
     }
 
+    /// Writes a batch of queued writes (`write_queue.rs`) with
+    /// [`retry::retrying`]. The first try runs in `turn`, which the drain took
+    /// before its batch so that writes arriving meanwhile joined the batch; a
+    /// retry waits for a turn anew, not holding one while it sleeps.
+    async fn retrying_batch<'a, T, Write>(
+        &'a self,
+        turn: WriteTurn<'a>,
+        mut write: impl FnMut(&'a DatabaseConnection) -> Write,
+    ) -> Result<T, StoreError>
+    where
+        Write: Future<Output = Result<T, StoreError>>,
+    {
+        let db = turn.db;
+        let mut held = Some(turn);
+        retry::retrying(|| {
+            let held = held.take();
+            // Not polled until the turn is taken.
+            let statement = write(db);
+            async move {
+                let _turn = match held {
+                    Some(turn) => turn,
+                    None => self.write_turn().await,
+                };
+                statement.await
+            }
+        })
+        .await
+    }
+
     /// SQLite only: the queue of code redemptions (see `codes.rs`).
     fn redemptions(&self) -> Option<&RedemptionQueue> {
         self.inner
