@@ -23,6 +23,7 @@ pub mod codes;
 pub mod flows;
 pub mod proxies;
 pub mod system;
+pub mod tls;
 pub mod upstream;
 pub mod user_agent;
 
