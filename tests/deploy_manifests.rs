@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use serde_yaml::Value;
 
 fn manifest(name: &str) -> Value {
-    yaml("deploy/kubernetes", name)
+    yaml("deploy/kubernetes/base", name)
 }
 
 fn yaml(dir: &str, name: &str) -> Value {
@@ -80,7 +80,7 @@ fn secrets_come_from_a_secret() {
         );
         assert!(var.get("value").is_none(), "{name} must not be inline");
     }
-    let secret = manifest("secret.example.yaml");
+    let secret = yaml("deploy/kubernetes", "secret.example.yaml");
     assert_eq!(secret["kind"], "Secret");
     assert!(secret["stringData"]["database-url"].is_string());
     assert!(secret["stringData"]["master-key"].is_string());
