@@ -105,10 +105,7 @@ if [ -n "$only" ]; then
     exit 0
 fi
 
-if ! command -v wrk >/dev/null 2>&1; then
-    echo "installing wrk"
-    apt-get update -qq && apt-get install -y -qq wrk >/dev/null
-fi
+need_wrk
 
 build
 
@@ -189,21 +186,6 @@ slice=$((duration / rounds))
 
 results="$work/results.jsonl"
 echo "{\"label\":\"meta\",\"date\":\"$(date -u +%Y-%m-%d)\",\"cores\":$(nproc),\"connections\":$connections,\"duration\":$duration,\"rounds\":$rounds,\"slice\":$slice}" > "$results"
-
-# The CPU seconds a process has used so far, user and system.
-cpu_seconds() {
-    awk -v hz="$(getconf CLK_TCK)" '{printf "%.2f", ($14 + $15) / hz}' "/proc/$1/stat"
-}
-
-# measured PID COMMAND...: runs COMMAND and adds to its JSON line the CPU seconds
-# the server PID used meanwhile.
-measured() {
-    local pid=$1 before line
-    shift
-    before=$(cpu_seconds "$pid")
-    line=$("$@")
-    echo "${line%\}},\"server_cpu_s\":$(awk -v a="$before" -v b="$(cpu_seconds "$pid")" 'BEGIN {printf "%.2f", b - a}')}"
-}
 
 wrk_json() {
     local url=$1 body=$2 seconds=$3
