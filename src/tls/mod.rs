@@ -29,7 +29,7 @@ use reload::{CurrentPair, Watcher};
 
 /// Which protocols a listener offers in ALPN.
 #[derive(Debug, Clone, Copy)]
-pub(crate) enum Alpn {
+enum Alpn {
     /// The HTTP shim: HTTP/2 preferred, HTTP/1.1 for the clients without it.
     Http,
     /// gRPC runs on HTTP/2 only.

@@ -22,10 +22,10 @@ use crate::config::TlsFiles;
 
 /// How often the files are read again: a changed pair reaches new connections
 /// within this, plus the time Kubernetes takes to update the volume.
-pub(crate) const RELOAD_INTERVAL: Duration = Duration::from_secs(2);
+const RELOAD_INTERVAL: Duration = Duration::from_secs(2);
 
 /// The series of `/metrics` that shows when each listener's certificate expires.
-pub(crate) const EXPIRY_METRIC: &str = "oauthd_tls_certificate_expiry_seconds";
+const EXPIRY_METRIC: &str = "oauthd_tls_certificate_expiry_seconds";
 
 /// The pair a listener presents now.
 pub(crate) struct CurrentPair(ArcSwap<CertifiedKey>);
