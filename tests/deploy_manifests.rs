@@ -33,6 +33,18 @@ fn container(deployment: &Value) -> &Value {
     &deployment["spec"]["template"]["spec"]["containers"][0]
 }
 
+/// The literal value of an environment variable the container sets.
+fn env_value<'a>(container: &'a Value, name: &str) -> &'a str {
+    container["env"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .find(|var| var["name"] == name)
+        .unwrap_or_else(|| panic!("{name} is set"))["value"]
+        .as_str()
+        .unwrap()
+}
+
 #[test]
 fn the_deployment_runs_two_non_root_replicas_with_grpc_probes() {
     let deployment = manifest("deployment.yaml");
@@ -146,15 +158,7 @@ fn the_tls_overlay_mounts_the_cert_manager_secret_and_probes_the_plaintext_healt
     assert_eq!(mount["readOnly"], true);
     // A subPath mount would never see the kubelet swap the files in.
     assert!(mount.get("subPath").is_none());
-    let env = container["env"].as_sequence().unwrap();
-    let value = |name: &str| {
-        env.iter()
-            .find(|var| var["name"] == name)
-            .unwrap_or_else(|| panic!("{name} is set"))["value"]
-            .as_str()
-            .unwrap()
-            .to_owned()
-    };
+    let value = |name: &str| env_value(container, name).to_owned();
     let dir = mount["mountPath"].as_str().unwrap();
     assert_eq!(value("OAUTHD_TLS_CERT"), format!("{dir}/tls.crt"));
     assert_eq!(value("OAUTHD_TLS_KEY"), format!("{dir}/tls.key"));
@@ -212,16 +216,7 @@ fn the_dockerfile_builds_in_one_stage_and_runs_unprivileged_in_another() {
 #[test]
 fn the_pod_outlives_the_drain_deadline_and_caps_its_connections() {
     let deployment = manifest("deployment.yaml");
-    let env = container(&deployment)["env"].as_sequence().unwrap();
-    let value = |name: &str| -> i64 {
-        env.iter()
-            .find(|var| var["name"] == name)
-            .unwrap_or_else(|| panic!("{name} is set"))["value"]
-            .as_str()
-            .unwrap()
-            .parse()
-            .unwrap()
-    };
+    let value = |name: &str| -> i64 { env_value(container(&deployment), name).parse().unwrap() };
     let grace = deployment["spec"]["template"]["spec"]["terminationGracePeriodSeconds"]
         .as_i64()
         .unwrap();

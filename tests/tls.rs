@@ -382,10 +382,10 @@ async fn expiry(setup: &TlsSetup, listener: &str) -> f64 {
         .text()
         .await
         .unwrap();
-    let series = format!("oauthd_tls_certificate_expiry_seconds{{listener=\"{listener}\"}} ");
-    text.lines()
-        .find_map(|line| line.strip_prefix(&series))
-        .map_or(0.0, |value| value.trim().parse().unwrap())
+    series_value(
+        &text,
+        &format!("oauthd_tls_certificate_expiry_seconds{{listener=\"{listener}\"}}"),
+    )
 }
 
 #[tokio::test]
