@@ -50,3 +50,26 @@ address() {
 
 # json_field NAME: the string member NAME of the JSON object on stdin.
 json_field() { sed -n "s/.*\"$1\":\"\([^\"]*\)\".*/\1/p"; }
+
+# need_wrk: installs wrk from Debian if it is missing.
+need_wrk() {
+    if ! command -v wrk >/dev/null 2>&1; then
+        echo "installing wrk" >&2
+        apt-get update -qq && apt-get install -y -qq wrk >/dev/null
+    fi
+}
+
+# The CPU seconds a process has used so far, user and system.
+cpu_seconds() {
+    awk -v hz="$(getconf CLK_TCK)" '{printf "%.2f", ($14 + $15) / hz}' "/proc/$1/stat"
+}
+
+# measured PID COMMAND...: runs COMMAND and adds to its JSON line the CPU seconds
+# the server PID used meanwhile.
+measured() {
+    local pid=$1 before line
+    shift
+    before=$(cpu_seconds "$pid")
+    line=$("$@")
+    echo "${line%\}},\"server_cpu_s\":$(awk -v a="$before" -v b="$(cpu_seconds "$pid")" 'BEGIN {printf "%.2f", b - a}')}"
+}

@@ -2,7 +2,7 @@
 # Measures oauthd against this machine's own floor and writes BENCHMARKS.md.
 #
 #   bench/run.sh [--postgres] [--duration SECONDS] [--connections N]
-#                [--only revocations|purge] [--before BIN] [--prebuilt DIR]
+#                [--only revocations|purge|tls] [--before BIN] [--prebuilt DIR]
 #
 # Builds release, starts oauthd on a fresh SQLite database (or, with --postgres,
 # a fresh PostgreSQL database), creates a client and a user through the CLI, and
@@ -11,8 +11,9 @@
 # a floor alternate with it in rounds (see in_rounds). Exits non-zero when any
 # scenario had errors.
 #
-# The revocation scenario (bench/revocations.sh) and the purge scenario
-# (bench/purge.sh) run last, on their own servers and databases. With --before
+# The revocation scenario (bench/revocations.sh), the purge scenario
+# (bench/purge.sh) and the TLS scenario (bench/tls.sh) run last, on their own
+# servers and databases. With --before
 # BIN (an older release, say) the revocation scenario runs for that binary too,
 # and the refresh scenario alternates between it, on a database of its own, and
 # this build; BENCHMARKS.md shows both. --only NAME runs just that scenario and
@@ -44,8 +45,8 @@ while [ $# -gt 0 ]; do
 done
 
 case "$only" in
-    ""|revocations|purge) ;;
-    *) echo "--only takes: revocations, purge" >&2; exit 2 ;;
+    ""|revocations|purge|tls) ;;
+    *) echo "--only takes: revocations, purge, tls" >&2; exit 2 ;;
 esac
 pg_flag=()
 report_file=BENCHMARKS.md
@@ -79,12 +80,24 @@ purge_run() {
     echo "== purge" >&2
     bench/purge.sh --bin "$bin" --load "$load" --results "$1" "${pg_flag[@]}"
 }
+# tls_run RESULTS: the TLS scenario, on this build, in as many rounds as the others.
+tls_run() {
+    echo "== tls" >&2
+    local rounds=5
+    if [ "$duration" -lt "$rounds" ]; then rounds=$duration; fi
+    bench/tls.sh --bin "$bin" --results "$1" --connections "$connections" \
+        --rounds "$rounds" --seconds $((duration / rounds)) "${pg_flag[@]}"
+}
 if [ -n "$only" ]; then
     build
     only_results=$(mktemp)
     section_file=$(mktemp)
     trap 'rm -f "$only_results" "$section_file"' EXIT
-    if [ "$only" = revocations ]; then revocation_runs "$only_results"; else purge_run "$only_results"; fi
+    case "$only" in
+        revocations) revocation_runs "$only_results" ;;
+        purge) purge_run "$only_results" ;;
+        tls) tls_run "$only_results" ;;
+    esac
     "$load" report --results "$only_results" --backend "$backend" --only "$only" |
         sed '/./,$!d' > "$section_file"
     title=$(head -n 1 "$section_file")
@@ -105,10 +118,7 @@ if [ -n "$only" ]; then
     exit 0
 fi
 
-if ! command -v wrk >/dev/null 2>&1; then
-    echo "installing wrk"
-    apt-get update -qq && apt-get install -y -qq wrk >/dev/null
-fi
+need_wrk
 
 build
 
@@ -189,21 +199,6 @@ slice=$((duration / rounds))
 
 results="$work/results.jsonl"
 echo "{\"label\":\"meta\",\"date\":\"$(date -u +%Y-%m-%d)\",\"cores\":$(nproc),\"connections\":$connections,\"duration\":$duration,\"rounds\":$rounds,\"slice\":$slice}" > "$results"
-
-# The CPU seconds a process has used so far, user and system.
-cpu_seconds() {
-    awk -v hz="$(getconf CLK_TCK)" '{printf "%.2f", ($14 + $15) / hz}' "/proc/$1/stat"
-}
-
-# measured PID COMMAND...: runs COMMAND and adds to its JSON line the CPU seconds
-# the server PID used meanwhile.
-measured() {
-    local pid=$1 before line
-    shift
-    before=$(cpu_seconds "$pid")
-    line=$("$@")
-    echo "${line%\}},\"server_cpu_s\":$(awk -v a="$before" -v b="$(cpu_seconds "$pid")" 'BEGIN {printf "%.2f", b - a}')}"
-}
 
 wrk_json() {
     local url=$1 body=$2 seconds=$3
@@ -337,6 +332,7 @@ fi
 
 revocation_runs "$results"
 purge_run "$results"
+tls_run "$results"
 
 $load report --results "$results" --backend "$backend" > "$report_file"
 echo "wrote $report_file" >&2

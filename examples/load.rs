@@ -6,7 +6,7 @@
 //! - `load startup`: times `oauthd serve` from spawn to SERVING on an existing
 //!   database.
 //! - `load report`: turns the collected JSON lines into BENCHMARKS.md (with
-//!   `--only revocations`, only the section of `bench/revocations.sh`).
+//!   `--only revocations`, `purge` or `tls`, only that scenario's section).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::disallowed_methods)]
 
@@ -86,7 +86,7 @@ enum Cmd {
         results: String,
         #[arg(long)]
         backend: String,
-        /// Print only this section (`revocations`).
+        /// Print only this section (`revocations`, `purge` or `tls`).
         #[arg(long)]
         only: Option<String>,
     },
@@ -542,6 +542,10 @@ async fn main() -> anyhow::Result<()> {
                     revocations_section(&parse_lines(&results)?)
                         .context("no revocation results")?
                 ),
+                Some("tls") => print!(
+                    "{}",
+                    tls_section(&parse_lines(&results)?).context("no TLS results")?
+                ),
                 Some(other) => bail!("no section named {other}"),
             }
         }
@@ -582,10 +586,7 @@ fn report(results: &str, backend: &str) -> anyhow::Result<String> {
         let ratio = runs
             .ratio_to_floor(label)
             .map_or_else(|| "-".into(), |ratio| format!("{:.0} %", 100.0 * ratio));
-        let errors: u64 = runs
-            .slices(label)
-            .filter_map(|l| l["errors"].as_u64())
-            .sum();
+        let errors = runs.errors(label);
         let median = |field: &str| runs.median(label, field).unwrap_or(0.0);
         let server_cpu = runs
             .server_cpu_us(label)
@@ -618,7 +619,7 @@ fn report(results: &str, backend: &str) -> anyhow::Result<String> {
         )
     };
     const CHECKS: [&str; 3] = ["check-jwt-http", "check-api-key-http", "check-grpc"];
-    let budget = [
+    let mut budget = vec![
         // The HTTP line is judged per algorithm: the bare ES256 signature caps
         // it near 45 % of the floor on this machine (see the section below).
         at_least(
@@ -742,6 +743,7 @@ fn report(results: &str, backend: &str) -> anyhow::Result<String> {
             p99("client_credentials-during-logins") <= 10.0,
         ),
     ];
+    budget.extend(tls_budget(&runs));
     out.push_str("\n## Budget\n\n| line | measured | verdict |\n|---|---|---|\n");
     for (line, measured, ok) in budget {
         out.push_str(&format!("| {line} | {measured} | {} |\n", verdict(ok)));
@@ -759,7 +761,82 @@ fn report(results: &str, backend: &str) -> anyhow::Result<String> {
     if let Some(section) = revocations_section(&lines) {
         out.push_str(&section);
     }
+    if let Some(section) = tls_section(&lines) {
+        out.push_str(&section);
+    }
     Ok(out)
+}
+
+/// The TLS scenario's labels (`bench/tls.sh`): each pair is the plaintext
+/// server and the TLS one, on keep-alive connections and then on a new
+/// connection per request.
+const TLS_KEEP_ALIVE: [&str; 2] = [
+    "client_credentials-http-plaintext",
+    "client_credentials-http-tls",
+];
+const TLS_NEW_CONNECTIONS: [&str; 2] = ["new-connections-http", "new-connections-http-tls"];
+
+/// The TLS line of the budget: on keep-alive connections, where handshakes
+/// are rare, TLS may cost at most 15 % of the plaintext rate.
+fn tls_budget(runs: &Runs<'_>) -> Option<(&'static str, String, bool)> {
+    let [plaintext, tls] = TLS_KEEP_ALIVE;
+    let ratio = runs.ratio_to(tls, plaintext)?;
+    Some((
+        "client_credentials over HTTPS, keep-alive, within 15 % of plaintext (≥ 85 %)",
+        format!("{:.0} %", 100.0 * ratio),
+        ratio >= 0.85,
+    ))
+}
+
+/// The section of the TLS scenario: each server's rate with keep-alive and
+/// with a new connection per request, and what a handshake costs the server.
+fn tls_section(lines: &[Value]) -> Option<String> {
+    let runs = Runs { lines };
+    let (budget_line, measured, ok) = tls_budget(&runs)?;
+    let mut out = String::from(
+        "\n## TLS\n\n\
+         `bench/tls.sh`: client_credentials over HTTP/1.1 from `wrk`, at two servers on one \
+         database that differ only in TLS (a self-signed P-256 certificate), alternating in \
+         rounds; a TLS row's ratio is the median of the rounds' ratios to the plaintext row \
+         above it. With a new connection per request (`Connection: close`) the rate is new \
+         connections per second, and the server CPU it adds over plaintext is the cost of a \
+         handshake.\n\n\
+         | scenario | req/s | ratio to plaintext | p50 ms | p99 ms | errors | server CPU per request |\n\
+         |---|---:|---:|---:|---:|---:|---:|\n",
+    );
+    for [plaintext, tls] in [TLS_KEEP_ALIVE, TLS_NEW_CONNECTIONS] {
+        for (label, ratio) in [(plaintext, None), (tls, runs.ratio_to(tls, plaintext))] {
+            let median = |field: &str| runs.median(label, field).unwrap_or(0.0);
+            out.push_str(&format!(
+                "| {label} | {:.0} | {} | {:.2} | {:.2} | {} | {} |\n",
+                median("rps"),
+                ratio.map_or_else(|| "-".into(), |r| format!("{:.0} %", 100.0 * r)),
+                median("p50_ms"),
+                median("p99_ms"),
+                runs.errors(label),
+                runs.server_cpu_us(label)
+                    .map_or_else(|| "-".into(), |us| format!("{us:.1} µs")),
+            ));
+        }
+    }
+    let [plaintext_new, tls_new] = TLS_NEW_CONNECTIONS;
+    if let (Some(tls_us), Some(plaintext_us)) = (
+        runs.server_cpu_us(tls_new),
+        runs.server_cpu_us(plaintext_new),
+    ) {
+        out.push_str(&format!(
+            "\nA new TLS connection costs the server {:.0} µs of CPU more than a plaintext one: \
+             {:.0} new TLS connections per second here, against {:.0} plaintext.\n",
+            tls_us - plaintext_us,
+            runs.median(tls_new, "rps").unwrap_or(0.0),
+            runs.median(plaintext_new, "rps").unwrap_or(0.0),
+        ));
+    }
+    out.push_str(&format!(
+        "\n| line | measured | verdict |\n|---|---|---|\n| {budget_line} | {measured} | {} |\n",
+        if ok { "met" } else { "MISSED" }
+    ));
+    Some(out)
 }
 
 /// The section of the purge scenario (`bench/purge.sh`): each scenario's rate
@@ -964,23 +1041,36 @@ impl<'a> Runs<'a> {
     /// The median over rounds of the scenario's rate over its floor's in the same
     /// round; for a scenario that ran once, its rate over the floor's median.
     fn ratio_to_floor(&self, label: &str) -> Option<f64> {
-        let floor = floor_label(self.transport(label));
+        self.ratio_to(label, floor_label(self.transport(label)))
+    }
+
+    /// The median over rounds of the scenario's rate over `reference`'s in the
+    /// same round; for a scenario that ran once, its rate over the median of
+    /// `reference`'s.
+    fn ratio_to(&self, label: &str, reference: &str) -> Option<f64> {
         let per_round: Vec<f64> = self
             .slices(label)
             .filter_map(|scenario| {
-                let floor_slice = self.slices(floor).find(|f| {
+                let reference_slice = self.slices(reference).find(|r| {
                     scenario["group"].is_string()
-                        && f["group"] == scenario["group"]
-                        && f["round"] == scenario["round"]
+                        && r["group"] == scenario["group"]
+                        && r["round"] == scenario["round"]
                 })?;
-                Some(scenario["rps"].as_f64()? / floor_slice["rps"].as_f64()?)
+                Some(scenario["rps"].as_f64()? / reference_slice["rps"].as_f64()?)
             })
             .filter(|ratio| ratio.is_finite())
             .collect();
         median(per_round).or_else(|| {
-            let floor_rate = self.median(floor, "rps")?;
-            Some(self.median(label, "rps")? / floor_rate).filter(|r| r.is_finite())
+            let reference_rate = self.median(reference, "rps")?;
+            Some(self.median(label, "rps")? / reference_rate).filter(|r| r.is_finite())
         })
+    }
+
+    /// Errors over every slice of the scenario.
+    fn errors(&self, label: &str) -> u64 {
+        self.slices(label)
+            .filter_map(|l| l["errors"].as_u64())
+            .sum()
     }
 }
 
@@ -1050,7 +1140,7 @@ impl SignatureShare {
 mod tests {
     use serde_json::{Value, json};
 
-    use super::{Runs, SignatureShare, revocations_section};
+    use super::{Runs, SignatureShare, revocations_section, tls_section};
 
     #[test]
     fn a_scenario_is_compared_with_the_floor_of_its_own_round() {
@@ -1143,5 +1233,33 @@ mod tests {
             "{section}"
         );
         assert!(revocations_section(&lines[..1]).is_none());
+    }
+
+    #[test]
+    fn the_tls_section_pairs_each_round_and_prices_a_handshake() {
+        let window = |label: &str, round: u32, rps: f64, server_us: f64| {
+            json!({"label": label, "transport": "http", "phase": "p", "group": "g", "round": round,
+                   "requests": rps, "rps": rps, "errors": 0, "p50_ms": 1.0, "p99_ms": 2.0,
+                   "server_cpu_s": server_us * rps / 1e6})
+        };
+        // Keep-alive: TLS at 90 % then 80 % of plaintext; the median of two is 85 %.
+        let mut lines = vec![
+            window("client_credentials-http-plaintext", 1, 1000.0, 50.0),
+            window("client_credentials-http-tls", 1, 900.0, 55.0),
+            window("client_credentials-http-plaintext", 2, 2000.0, 50.0),
+            window("client_credentials-http-tls", 2, 1600.0, 55.0),
+        ];
+        assert!(tls_section(&lines).unwrap().contains("| 85 % | met |"));
+        lines.push(window("new-connections-http", 1, 500.0, 100.0));
+        lines.push(window("new-connections-http-tls", 1, 250.0, 350.0));
+        let section = tls_section(&lines).unwrap();
+        assert!(
+            section.contains("| new-connections-http-tls | 250 | 50 % |"),
+            "{section}"
+        );
+        assert!(section.contains("250 µs of CPU more"), "{section}");
+        // Its windows stay out of the main table's scenarios.
+        assert!(Runs { lines: &lines }.labels().is_empty());
+        assert!(tls_section(&lines[4..]).is_none());
     }
 }

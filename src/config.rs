@@ -160,6 +160,30 @@ pub struct Settings {
     /// Seconds between this server's purges of expired rows (0: never; `oauthd purge` still works).
     #[arg(long, env = "OAUTHD_PURGE_INTERVAL", global = true)]
     pub purge_interval: Option<u64>,
+
+    // TLS (both listeners); see `TlsConfig`.
+    /// PEM certificate chain for both listeners; with `--tls-key`, they speak TLS only.
+    #[arg(long, env = "OAUTHD_TLS_CERT", global = true, value_name = "FILE")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of `--tls-cert`.
+    #[arg(long, env = "OAUTHD_TLS_KEY", global = true, value_name = "FILE")]
+    pub tls_key: Option<PathBuf>,
+    /// PEM certificate chain for the HTTP listener, instead of `--tls-cert`.
+    #[arg(long, env = "OAUTHD_HTTP_TLS_CERT", global = true, value_name = "FILE")]
+    pub http_tls_cert: Option<PathBuf>,
+    /// PEM private key of `--http-tls-cert`.
+    #[arg(long, env = "OAUTHD_HTTP_TLS_KEY", global = true, value_name = "FILE")]
+    pub http_tls_key: Option<PathBuf>,
+    /// PEM certificate chain for the gRPC listener, instead of `--tls-cert`.
+    #[arg(long, env = "OAUTHD_GRPC_TLS_CERT", global = true, value_name = "FILE")]
+    pub grpc_tls_cert: Option<PathBuf>,
+    /// PEM private key of `--grpc-tls-cert`.
+    #[arg(long, env = "OAUTHD_GRPC_TLS_KEY", global = true, value_name = "FILE")]
+    pub grpc_tls_key: Option<PathBuf>,
+    /// Address of a plaintext listener serving only gRPC health, for probes
+    /// that cannot speak TLS (unset: none).
+    #[arg(long, env = "OAUTHD_HEALTH_ADDR", global = true)]
+    pub health_addr: Option<SocketAddr>,
 }
 
 /// `--token-format`.
@@ -267,6 +291,70 @@ pub struct Config {
     pub template_dir: Option<PathBuf>,
     /// Time between the janitor's purges (SPEC §10); zero turns it off.
     pub purge_interval: Duration,
+    /// Which listeners speak TLS, with which files.
+    pub tls: TlsConfig,
+    /// The plaintext health-only listener's address, if any.
+    pub health_addr: Option<SocketAddr>,
+}
+
+/// A certificate chain and its private key, as PEM files. Their contents are
+/// read at start and again whenever they change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsFiles {
+    /// The certificate chain, the server's own certificate first.
+    pub cert: PathBuf,
+    /// The private key of the first certificate.
+    pub key: PathBuf,
+}
+
+/// The TLS files of each listener; `None` leaves it plaintext.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TlsConfig {
+    /// The HTTP listener's pair: `--http-tls-*`, else `--tls-*`.
+    pub http: Option<TlsFiles>,
+    /// The gRPC listener's pair: `--grpc-tls-*`, else `--tls-*`.
+    pub grpc: Option<TlsFiles>,
+}
+
+impl TlsConfig {
+    fn from_settings(s: &Settings) -> Result<Self, ConfigError> {
+        let shared = tls_pair(
+            ("tls_cert", s.tls_cert.clone()),
+            ("tls_key", s.tls_key.clone()),
+        )?;
+        let http = tls_pair(
+            ("http_tls_cert", s.http_tls_cert.clone()),
+            ("http_tls_key", s.http_tls_key.clone()),
+        )?;
+        let grpc = tls_pair(
+            ("grpc_tls_cert", s.grpc_tls_cert.clone()),
+            ("grpc_tls_key", s.grpc_tls_key.clone()),
+        )?;
+        Ok(Self {
+            http: http.or_else(|| shared.clone()),
+            grpc: grpc.or(shared),
+        })
+    }
+}
+
+/// Both halves of a pair, or neither: a certificate without its key (or the
+/// reverse) is a mistake to report, not a reason to serve plaintext.
+fn tls_pair(
+    (cert_name, cert): (&'static str, Option<PathBuf>),
+    (key_name, key): (&'static str, Option<PathBuf>),
+) -> Result<Option<TlsFiles>, ConfigError> {
+    match (cert, key) {
+        (Some(cert), Some(key)) => Ok(Some(TlsFiles { cert, key })),
+        (None, None) => Ok(None),
+        (Some(_), None) => Err(ConfigError::Invalid {
+            name: key_name,
+            message: format!("{cert_name} is set without {key_name}: give both or neither"),
+        }),
+        (None, Some(_)) => Err(ConfigError::Invalid {
+            name: cert_name,
+            message: format!("{key_name} is set without {cert_name}: give both or neither"),
+        }),
+    }
 }
 
 /// Throttling failed logins by client address, and where that address comes from.
@@ -482,6 +570,7 @@ impl Config {
         let s = cli.clone().over(file);
         let login_throttle = LoginThrottleConfig::load(&s)?;
         let connections = ConnectionLimits::from_settings(&s)?;
+        let tls = TlsConfig::from_settings(&s)?;
         let issuer = s
             .issuer
             .unwrap_or_else(|| "http://localhost:3030".to_owned());
@@ -571,6 +660,8 @@ impl Config {
             purge_interval: Duration::from_secs(
                 s.purge_interval.unwrap_or(DEFAULT_PURGE_INTERVAL_SECONDS),
             ),
+            tls,
+            health_addr: s.health_addr,
         })
     }
 }
@@ -636,6 +727,13 @@ impl Settings {
             session_ttl: self.session_ttl.or(lower.session_ttl),
             template_dir: self.template_dir.or(lower.template_dir),
             purge_interval: self.purge_interval.or(lower.purge_interval),
+            tls_cert: self.tls_cert.or(lower.tls_cert),
+            tls_key: self.tls_key.or(lower.tls_key),
+            http_tls_cert: self.http_tls_cert.or(lower.http_tls_cert),
+            http_tls_key: self.http_tls_key.or(lower.http_tls_key),
+            grpc_tls_cert: self.grpc_tls_cert.or(lower.grpc_tls_cert),
+            grpc_tls_key: self.grpc_tls_key.or(lower.grpc_tls_key),
+            health_addr: self.health_addr.or(lower.health_addr),
         }
     }
 }
@@ -856,6 +954,65 @@ mod tests {
                     );
                 }
                 (other, _) => panic!("grace {flag}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn tls_pairs_layer_and_a_listeners_own_pair_beats_the_shared_one() {
+        assert_eq!(
+            Config::load(&Settings::default()).unwrap().tls,
+            TlsConfig::default()
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("oauthd.toml");
+        std::fs::write(
+            &path,
+            "tls_cert = \"/s/tls.crt\"\ngrpc_tls_key = \"/g/tls.key\"\nhealth_addr = \"127.0.0.1:8081\"\n",
+        )
+        .unwrap();
+        let cli = Settings {
+            config: Some(path),
+            tls_key: Some("/s/tls.key".into()),
+            grpc_tls_cert: Some("/g/tls.crt".into()),
+            ..Settings::default()
+        };
+        let config = Config::load(&cli).unwrap();
+        let files = |dir: &str| TlsFiles {
+            cert: format!("/{dir}/tls.crt").into(),
+            key: format!("/{dir}/tls.key").into(),
+        };
+        assert_eq!(config.tls.http, Some(files("s")));
+        assert_eq!(config.tls.grpc, Some(files("g")));
+        assert_eq!(config.health_addr, Some("127.0.0.1:8081".parse().unwrap()));
+    }
+
+    #[test]
+    fn half_a_tls_pair_is_refused_by_the_name_of_the_missing_half() {
+        for (settings, missing) in [
+            (
+                Settings {
+                    tls_cert: Some("/tls.crt".into()),
+                    ..Settings::default()
+                },
+                "tls_key",
+            ),
+            (
+                Settings {
+                    http_tls_key: Some("/tls.key".into()),
+                    tls_cert: Some("/tls.crt".into()),
+                    tls_key: Some("/tls.key".into()),
+                    ..Settings::default()
+                },
+                "http_tls_cert",
+            ),
+        ] {
+            match Config::load(&settings) {
+                Err(ConfigError::Invalid { name, message }) => {
+                    assert_eq!(name, missing);
+                    assert!(message.ends_with("give both or neither"), "{message}");
+                }
+                other => panic!("{missing}: {other:?}"),
             }
         }
     }

@@ -15,4 +15,5 @@ pub mod migrations;
 pub mod oauth;
 pub mod server;
 pub mod store;
+mod tls;
 pub mod tokens;

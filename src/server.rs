@@ -1,8 +1,10 @@
 //! `oauthd serve`: bind (port 0 aware), log the bound addresses, serve gRPC and
-//! HTTP from one process, and shut down gracefully on SIGTERM or SIGINT, within
-//! the drain deadline.
+//! HTTP from one process, in TLS where configured (and plaintext gRPC health on
+//! its own port, if asked for), and shut down gracefully on SIGTERM or SIGINT,
+//! within the drain deadline.
 
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
 
 use anyhow::Context as _;
@@ -22,6 +24,7 @@ use crate::http::{Metrics, ShimSettings};
 use crate::oauth::Core;
 use crate::oauth::login_throttle::LoginThrottle;
 use crate::oauth::revocation_limit::RevocationLimit;
+use crate::tls::{ListenerTls, ServerTls};
 use crate::tokens::jwt::VerifiedTokens;
 use crate::tokens::password::PasswordVerifier;
 
@@ -42,6 +45,12 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     // one in `--template-dir` stops the start with its name. Reading files
     // here blocks this thread briefly, before anything is served.
     let shim_settings = ShimSettings::from_config(&config).context("loading the page templates")?;
+    // Certificates too, before the database: a wrong path or a key that does
+    // not match is a start-up error that names the file. A handshake gets as
+    // long as a silent connection is allowed to live.
+    let tls = ServerTls::load(&config.tls, config.connections.idle_timeout)
+        .await
+        .context("loading the TLS certificates")?;
     let store = open_store(&config).await.context("opening the database")?;
     store
         .sync_now()
@@ -73,6 +82,8 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     tokio::spawn(follow_database(reporter, available_rx));
     let metrics = Metrics::install();
     tokio::spawn(metrics.clone().upkeep_forever());
+    let http_tls = tls.http.map(ListenerTls::spawn_reloads);
+    let grpc_tls = tls.grpc.map(ListenerTls::spawn_reloads);
     if !config.purge_interval.is_zero() {
         tokio::spawn(
             store
@@ -92,10 +103,16 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let limits = &config.connections;
     let cap = connection_cap(
         limits.max_connections,
+        1 + 1 + usize::from(config.health_addr.is_some()),
         raise_open_file_limit(),
         SPARE_DESCRIPTORS + config.database_max_connections as usize,
     );
     let (grpc_slots, http_slots) = (Slots::new(cap), Slots::new(cap));
+    // Bound first, so that its address is in the log before the main ports'.
+    let health_listener = match config.health_addr {
+        Some(addr) => Some(bind(addr, "health").await?),
+        None => None,
+    };
     let grpc_listener = bind(config.grpc_addr, "gRPC").await?;
     let http_listener = bind(config.http_addr, "HTTP").await?;
 
@@ -109,7 +126,22 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let reflection_v1alpha = reflection()
         .build_v1alpha()
         .context("building reflection")?;
-    let grpc = grpc_server(limits)
+    // Probes from a kubelet, which speaks no TLS to a gRPC probe: the same
+    // health service on a plaintext port of its own, and nothing else there.
+    let health_only = health_listener.map(|listener| {
+        grpc_server(limits)
+            .add_service(message_limits::health(health_service.clone()))
+            .serve_with_incoming_shutdown(
+                crate::grpc::transport::incoming(
+                    listener,
+                    Slots::new(cap),
+                    limits.idle_timeout,
+                    "health",
+                ),
+                stopped(stop_rx.clone()),
+            )
+    });
+    let grpc_routes = grpc_server(limits)
         .add_service(message_limits::health(health_service))
         .add_service(reflection_v1.max_decoding_message_size(REFLECTION_MAX_MESSAGE_BYTES))
         .add_service(reflection_v1alpha.max_decoding_message_size(REFLECTION_MAX_MESSAGE_BYTES))
@@ -117,20 +149,36 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             service.clone(),
             config.grpc_max_message_bytes,
         ))
-        .add_service(message_limits::ext_authz(ext_authz))
-        .serve_with_incoming_shutdown(
-            crate::grpc::transport::incoming(
-                grpc_listener,
-                grpc_slots.clone(),
-                limits.idle_timeout,
-            ),
-            stopped(stop_rx.clone()),
-        );
+        .add_service(message_limits::ext_authz(ext_authz));
+    // The two kinds of connection are two types, hence two futures: boxed
+    // once, for the life of the server.
+    let grpc: Pin<Box<dyn Future<Output = Result<(), tonic::transport::Error>> + Send>> =
+        match grpc_tls {
+            None => Box::pin(grpc_routes.serve_with_incoming_shutdown(
+                crate::grpc::transport::incoming(
+                    grpc_listener,
+                    grpc_slots.clone(),
+                    limits.idle_timeout,
+                    "grpc",
+                ),
+                stopped(stop_rx.clone()),
+            )),
+            Some(handshaker) => Box::pin(grpc_routes.serve_with_incoming_shutdown(
+                crate::grpc::transport::tls_incoming(
+                    grpc_listener,
+                    grpc_slots.clone(),
+                    limits.idle_timeout,
+                    handshaker,
+                ),
+                stopped(stop_rx.clone()),
+            )),
+        };
     let http = crate::http::serve(
         http_listener,
         http_slots.clone(),
         crate::http::router(service, metrics, shim_settings),
         limits,
+        http_tls,
         stopped(stop_rx.clone()),
     );
 
@@ -140,7 +188,16 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         let _ = stop_tx.send(true);
     });
 
-    let served = async { tokio::join!(grpc, http).0 };
+    let health_only = async {
+        match health_only {
+            Some(server) => server.await,
+            None => Ok(()),
+        }
+    };
+    let served = async {
+        let (grpc, (), health) = tokio::join!(grpc, http, health_only);
+        grpc.and(health)
+    };
     let drain_deadline = async {
         stopped(stop_rx).await;
         tokio::time::sleep(limits.shutdown_grace).await;
@@ -176,13 +233,14 @@ fn grpc_server(limits: &ConnectionLimits) -> tonic::transport::Server {
         .http2_keepalive_timeout(Some(limits.http2_keepalive_timeout))
 }
 
-/// The cap each listener gets: `wanted`, unless two of them and `spare` would
-/// not fit in the open-file limit, in which case what fits (and a warning).
-fn connection_cap(wanted: usize, file_limit: Option<u64>, spare: usize) -> usize {
+/// The cap each listener gets: `wanted`, unless `listeners` of them and
+/// `spare` would not fit in the open-file limit, in which case what fits (and
+/// a warning).
+fn connection_cap(wanted: usize, listeners: usize, file_limit: Option<u64>, spare: usize) -> usize {
     let Some(limit) = file_limit.and_then(|limit| usize::try_from(limit).ok()) else {
         return wanted;
     };
-    let fits = limit.saturating_sub(spare) / 2;
+    let fits = limit.saturating_sub(spare) / listeners.max(1);
     if wanted <= fits {
         return wanted;
     }
@@ -238,10 +296,12 @@ mod tests {
 
     #[test]
     fn both_caps_leave_room_for_the_spare_descriptors() {
-        assert_eq!(connection_cap(512, Some(1_048_576), 74), 512);
-        assert_eq!(connection_cap(512, None, 74), 512);
+        assert_eq!(connection_cap(512, 2, Some(1_048_576), 74), 512);
+        assert_eq!(connection_cap(512, 2, None, 74), 512);
         // The default soft limit when the hard one is no higher.
-        assert_eq!(connection_cap(512, Some(1024), 74), 475);
-        assert_eq!(connection_cap(512, Some(10), 74), 1);
+        assert_eq!(connection_cap(512, 2, Some(1024), 74), 475);
+        assert_eq!(connection_cap(512, 2, Some(10), 74), 1);
+        // With the health-only listener, three share the limit.
+        assert_eq!(connection_cap(512, 3, Some(1024), 74), 316);
     }
 }

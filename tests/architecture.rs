@@ -185,3 +185,17 @@ fn only_the_credential_format_spells_the_prefixes_and_only_the_classifier_reads_
     }
     assert!(production_code(&root().join("src/oauth/presented.rs")).contains("credential::parse("));
 }
+
+#[test]
+fn only_the_tls_module_configures_rustls_or_runs_a_handshake() {
+    for needle in ["ServerConfig", "TlsAcceptor"] {
+        let users = files_using(needle);
+        assert!(!users.is_empty(), "nothing uses {needle}");
+        for path in users {
+            assert!(
+                path.starts_with("src/tls/"),
+                "{path} uses {needle}; TLS is configured and run in src/tls"
+            );
+        }
+    }
+}

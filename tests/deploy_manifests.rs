@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use serde_yaml::Value;
 
 fn manifest(name: &str) -> Value {
-    yaml("deploy/kubernetes", name)
+    yaml("deploy/kubernetes/base", name)
 }
 
 fn yaml(dir: &str, name: &str) -> Value {
@@ -31,6 +31,18 @@ const IDENTITY_HEADERS: [&str; 6] = [
 
 fn container(deployment: &Value) -> &Value {
     &deployment["spec"]["template"]["spec"]["containers"][0]
+}
+
+/// The literal value of an environment variable the container sets.
+fn env_value<'a>(container: &'a Value, name: &str) -> &'a str {
+    container["env"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .find(|var| var["name"] == name)
+        .unwrap_or_else(|| panic!("{name} is set"))["value"]
+        .as_str()
+        .unwrap()
 }
 
 #[test]
@@ -80,7 +92,7 @@ fn secrets_come_from_a_secret() {
         );
         assert!(var.get("value").is_none(), "{name} must not be inline");
     }
-    let secret = manifest("secret.example.yaml");
+    let secret = yaml("deploy/kubernetes", "secret.example.yaml");
     assert_eq!(secret["kind"], "Secret");
     assert!(secret["stringData"]["database-url"].is_string());
     assert!(secret["stringData"]["master-key"].is_string());
@@ -107,6 +119,81 @@ fn one_service_exposes_both_ports_of_the_replicas() {
 }
 
 #[test]
+fn the_tls_overlay_mounts_the_cert_manager_secret_and_probes_the_plaintext_health_port() {
+    let overlay = |name: &str| yaml("deploy/kubernetes/tls", name);
+    let kustomization = overlay("kustomization.yaml");
+    assert_eq!(
+        kustomization["resources"],
+        serde_yaml::from_str::<Value>("[../base, certificate.yaml]").unwrap()
+    );
+    let patches: Vec<&str> = kustomization["patches"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(|patch| patch["path"].as_str().unwrap())
+        .collect();
+    assert_eq!(patches, ["deployment-tls.yaml", "service-tls.yaml"]);
+
+    let certificate = overlay("certificate.yaml");
+    assert_eq!(certificate["apiVersion"], "cert-manager.io/v1");
+    assert_eq!(certificate["kind"], "Certificate");
+    let secret_name = &certificate["spec"]["secretName"];
+    assert!(secret_name.is_string());
+
+    let patch = overlay("deployment-tls.yaml");
+    assert_eq!(
+        patch["metadata"]["name"],
+        manifest("deployment.yaml")["metadata"]["name"]
+    );
+    let pod = &patch["spec"]["template"]["spec"];
+    let volume = &pod["volumes"][0];
+    assert_eq!(&volume["secret"]["secretName"], secret_name);
+    let container = container(&patch);
+    assert_eq!(
+        container["name"],
+        self::container(&manifest("deployment.yaml"))["name"]
+    );
+    let mount = &container["volumeMounts"][0];
+    assert_eq!(mount["name"], volume["name"]);
+    assert_eq!(mount["readOnly"], true);
+    // A subPath mount would never see the kubelet swap the files in.
+    assert!(mount.get("subPath").is_none());
+    let value = |name: &str| env_value(container, name).to_owned();
+    let dir = mount["mountPath"].as_str().unwrap();
+    assert_eq!(value("OAUTHD_TLS_CERT"), format!("{dir}/tls.crt"));
+    assert_eq!(value("OAUTHD_TLS_KEY"), format!("{dir}/tls.key"));
+
+    // kubelet's gRPC probes speak no TLS: both go to the health-only port,
+    // still asking for the base's service names.
+    let health_port: i64 = value("OAUTHD_HEALTH_ADDR")
+        .rsplit_once(':')
+        .unwrap()
+        .1
+        .parse()
+        .unwrap();
+    assert_eq!(container["ports"][0]["containerPort"], health_port);
+    for probe in ["livenessProbe", "readinessProbe"] {
+        assert_eq!(container[probe]["grpc"]["port"], health_port, "{probe}");
+        assert!(container[probe]["grpc"].get("service").is_none(), "{probe}");
+    }
+    assert_eq!(container["startupProbe"]["httpGet"]["scheme"], "HTTPS");
+
+    // The health port stays out of the Service; gRPC there is now TLS.
+    let service_patch = overlay("service-tls.yaml");
+    for service in [&service_patch, &manifest("service.yaml")] {
+        let ports = service["spec"]["ports"].as_sequence().unwrap();
+        assert!(ports.iter().all(|port| port["port"] != health_port));
+    }
+    let grpc = service_patch["spec"]["ports"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .find(|port| port["port"] == 50051)
+        .unwrap();
+    assert_eq!(grpc["appProtocol"], "grpc");
+}
+
+#[test]
 fn the_dockerfile_builds_in_one_stage_and_runs_unprivileged_in_another() {
     let dockerfile =
         std::fs::read_to_string(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("Dockerfile"))
@@ -129,16 +216,7 @@ fn the_dockerfile_builds_in_one_stage_and_runs_unprivileged_in_another() {
 #[test]
 fn the_pod_outlives_the_drain_deadline_and_caps_its_connections() {
     let deployment = manifest("deployment.yaml");
-    let env = container(&deployment)["env"].as_sequence().unwrap();
-    let value = |name: &str| -> i64 {
-        env.iter()
-            .find(|var| var["name"] == name)
-            .unwrap_or_else(|| panic!("{name} is set"))["value"]
-            .as_str()
-            .unwrap()
-            .parse()
-            .unwrap()
-    };
+    let value = |name: &str| -> i64 { env_value(container(&deployment), name).parse().unwrap() };
     let grace = deployment["spec"]["template"]["spec"]["terminationGracePeriodSeconds"]
         .as_i64()
         .unwrap();

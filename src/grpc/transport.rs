@@ -11,7 +11,9 @@
 //! and the whole response goes out at once.
 //!
 //! Underneath, each connection is a `crate::connections::Guarded`: it holds a
-//! slot of the listener's cap and is closed when idle too long.
+//! slot of the listener's cap and is closed when idle too long. On a TLS
+//! listener the TLS session sits between the two, and the same holds: rustls
+//! seals each write it is given as it comes, so one write in is one out.
 
 use std::io;
 use std::pin::Pin;
@@ -19,15 +21,17 @@ use std::task::{Context, Poll};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpListener;
+use tokio_rustls::server::TlsStream;
 use tokio_stream::{Stream, StreamExt as _};
 use tonic::transport::server::{Connected, TcpConnectInfo};
 
 use crate::connections::{Guarded, Incoming, Slots};
+use crate::tls::{Handshaker, Handshakes};
 
 /// A connection without vectored writes; everything else passes through.
-pub(crate) struct PlainWrites(Guarded);
+pub(crate) struct PlainWrites<T>(T);
 
-impl AsyncRead for PlainWrites {
+impl<T: AsyncRead + Unpin> AsyncRead for PlainWrites<T> {
     fn poll_read(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -39,7 +43,7 @@ impl AsyncRead for PlainWrites {
 
 // `poll_write_vectored` and `is_write_vectored` keep their defaults: one buffer
 // at a time, and "not vectored".
-impl AsyncWrite for PlainWrites {
+impl<T: AsyncWrite + Unpin> AsyncWrite for PlainWrites<T> {
     fn poll_write(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -57,7 +61,7 @@ impl AsyncWrite for PlainWrites {
     }
 }
 
-impl Connected for PlainWrites {
+impl Connected for PlainWrites<Guarded> {
     type ConnectInfo = TcpConnectInfo;
 
     fn connect_info(&self) -> TcpConnectInfo {
@@ -65,12 +69,36 @@ impl Connected for PlainWrites {
     }
 }
 
+// The peer's address, which the login throttle keys on, is the TCP peer's.
+impl Connected for PlainWrites<TlsStream<Guarded>> {
+    type ConnectInfo = TcpConnectInfo;
+
+    fn connect_info(&self) -> TcpConnectInfo {
+        self.0.get_ref().0.tcp().connect_info()
+    }
+}
+
 /// The connections `listener` accepts, with Nagle's algorithm off, at most
 /// as many at once as `slots` has, each closed after `idle_timeout` of silence.
+/// `name` labels the listener in logs and metrics.
 pub(crate) fn incoming(
     listener: TcpListener,
     slots: Slots,
     idle_timeout: std::time::Duration,
-) -> impl Stream<Item = io::Result<PlainWrites>> {
-    Incoming::new(listener, slots, idle_timeout, "grpc").map(|accepted| accepted.map(PlainWrites))
+    name: &'static str,
+) -> impl Stream<Item = io::Result<PlainWrites<Guarded>>> {
+    Incoming::new(listener, slots, idle_timeout, name).map(|accepted| accepted.map(PlainWrites))
+}
+
+/// The same connections as `incoming`, each handed on once its TLS handshake
+/// is done; the handshake holds the connection's slot and runs under its idle
+/// deadline.
+pub(crate) fn tls_incoming(
+    listener: TcpListener,
+    slots: Slots,
+    idle_timeout: std::time::Duration,
+    handshaker: Handshaker,
+) -> impl Stream<Item = io::Result<PlainWrites<TlsStream<Guarded>>>> {
+    let accepted = Incoming::new(listener, slots, idle_timeout, "grpc");
+    Handshakes::new(accepted, handshaker).map(|handshaken| handshaken.map(PlainWrites))
 }

@@ -6,6 +6,10 @@
 //! hyper's header-read timeout runs from the moment a connection waits for a
 //! request head, so it bounds both a slow head and the idle wait between
 //! requests on a keep-alive connection.
+//!
+//! On a TLS listener each connection's handshake runs in that connection's own
+//! task, under the handshake deadline, so the accept loop never waits on one;
+//! every answer then carries `Strict-Transport-Security`.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -18,10 +22,11 @@ use std::time::Duration;
 use axum::Router;
 use axum::extract::ConnectInfo;
 use axum::response::{IntoResponse as _, Response};
-use http::Request;
+use http::{HeaderValue, Request, header};
 use hyper::body::{Body as _, Incoming};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto::Builder;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::watch;
 use tokio::time::Timeout;
 
@@ -31,15 +36,23 @@ use super::form::body_too_large;
 use crate::config::ConnectionLimits;
 use crate::connections::{Incoming as Connections, Slots};
 use crate::oauth::error::OAuthError;
+use crate::tls::Handshaker;
+
+/// What answers over HTTPS tell browsers: use HTTPS for this host, for a year.
+/// A year is the floor browsers' preload lists ask for, and long enough that
+/// the header protects returning users between visits. No `includeSubDomains`:
+/// oauthd speaks for its own host, not for the other services of its domain.
+const STRICT_TRANSPORT_SECURITY: HeaderValue = HeaderValue::from_static("max-age=31536000");
 
 /// Serves `router` on the connections of `listener` until `stop` resolves,
 /// then stops accepting and waits for the open connections to finish their
-/// requests in flight and close.
+/// requests in flight and close. With `tls`, every connection speaks TLS.
 pub(crate) async fn serve(
     listener: tokio::net::TcpListener,
     slots: Slots,
     router: Router,
     limits: &ConnectionLimits,
+    tls: Option<Handshaker>,
     stop: impl Future<Output = ()>,
 ) {
     let builder = Arc::new(builder(limits));
@@ -55,18 +68,24 @@ pub(crate) async fn serve(
             router: router.clone(),
             peer,
             request_timeout: limits.request_timeout,
+            over_https: tls.is_some(),
         };
         let builder = Arc::clone(&builder);
         let mut closing = closing_rx.clone();
+        let tls = tls.clone();
         tokio::spawn(async move {
-            let connection = builder.serve_connection(TokioIo::new(io), handler);
-            let mut connection = std::pin::pin!(connection);
+            let Some(handshaker) = tls else {
+                return serve_connection(&builder, io, handler, closing).await;
+            };
             tokio::select! {
-                _ = connection.as_mut() => return,
+                handshaken = handshaker.handshake(io) => {
+                    if let Ok(io) = handshaken {
+                        serve_connection(&builder, io, handler, closing).await;
+                    }
+                }
+                // Draining: a connection without a request yet has none to finish.
                 _ = closing.changed() => {}
             }
-            connection.as_mut().graceful_shutdown();
-            let _ = connection.await;
         });
     }
     // Closes the listening socket: new clients are refused by the kernel
@@ -75,6 +94,26 @@ pub(crate) async fn serve(
     drop(closing_rx);
     let _ = closing_tx.send(());
     closing_tx.closed().await;
+}
+
+/// Serves one connection's requests until it closes, or finishes those in
+/// flight and closes it once `closing` changes.
+async fn serve_connection<IO>(
+    builder: &Builder<TokioExecutor>,
+    io: IO,
+    handler: Handler,
+    mut closing: watch::Receiver<()>,
+) where
+    IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let connection = builder.serve_connection(TokioIo::new(io), handler);
+    let mut connection = std::pin::pin!(connection);
+    tokio::select! {
+        _ = connection.as_mut() => return,
+        _ = closing.changed() => {}
+    }
+    connection.as_mut().graceful_shutdown();
+    let _ = connection.await;
 }
 
 fn builder(limits: &ConnectionLimits) -> Builder<TokioExecutor> {
@@ -103,6 +142,8 @@ struct Handler {
     router: Router,
     peer: SocketAddr,
     request_timeout: Duration,
+    /// Whether the connection is TLS, so answers carry HSTS.
+    over_https: bool,
 }
 
 impl hyper::service::Service<Request<Incoming>> for Handler {
@@ -115,25 +156,30 @@ impl hyper::service::Service<Request<Incoming>> for Handler {
         // `Expect: 100-continue` with `100 Continue` for a body this size.
         if request.body().size_hint().lower() > MAX_BODY_BYTES as u64 {
             tracing::info!(method = %request.method(), status = 413, "request refused: declared body over 64 KiB");
-            return Answer::Ready {
-                ready: std::future::ready(Ok(body_too_large())),
+            return Answer {
+                pending: Pending::Ready {
+                    ready: std::future::ready(Ok(body_too_large())),
+                },
+                over_https: self.over_https,
             };
         }
         request.extensions_mut().insert(ConnectInfo(self.peer));
         let routed = tower::Service::call(&mut self.router.clone(), request);
-        Answer::Routed {
-            routed: tokio::time::timeout(self.request_timeout, routed),
+        Answer {
+            pending: Pending::Routed {
+                routed: tokio::time::timeout(self.request_timeout, routed),
+            },
+            over_https: self.over_https,
         }
     }
 }
 
 pin_project_lite::pin_project! {
-    /// The response to one request: refused at once, or routed under the
-    /// request deadline.
-    #[project = AnswerProjection]
-    enum Answer {
-        Ready { #[pin] ready: std::future::Ready<Result<Response, Infallible>> },
-        Routed { #[pin] routed: Timeout<axum::routing::future::RouteFuture<Infallible>> },
+    /// The response to one request, with HSTS when it goes out over HTTPS.
+    struct Answer {
+        #[pin]
+        pending: Pending,
+        over_https: bool,
     }
 }
 
@@ -141,9 +187,36 @@ impl Future for Answer {
     type Output = Result<Response, Infallible>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let over_https = *this.over_https;
+        this.pending.poll(cx).map(|Ok(mut response)| {
+            if over_https {
+                response
+                    .headers_mut()
+                    .insert(header::STRICT_TRANSPORT_SECURITY, STRICT_TRANSPORT_SECURITY);
+            }
+            Ok(response)
+        })
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The response to one request: refused at once, or routed under the
+    /// request deadline.
+    #[project = PendingProjection]
+    enum Pending {
+        Ready { #[pin] ready: std::future::Ready<Result<Response, Infallible>> },
+        Routed { #[pin] routed: Timeout<axum::routing::future::RouteFuture<Infallible>> },
+    }
+}
+
+impl Future for Pending {
+    type Output = Result<Response, Infallible>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         match self.project() {
-            AnswerProjection::Ready { ready } => ready.poll(cx),
-            AnswerProjection::Routed { routed } => routed.poll(cx).map(|outcome| {
+            PendingProjection::Ready { ready } => ready.poll(cx),
+            PendingProjection::Routed { routed } => routed.poll(cx).map(|outcome| {
                 Ok(match outcome {
                     Ok(Ok(response)) => response,
                     Ok(Err(never)) => match never {},
@@ -188,7 +261,7 @@ mod tests {
         );
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let server = tokio::spawn(async move {
-            serve(listener, Slots::new(4), router, &limits, async {
+            serve(listener, Slots::new(4), router, &limits, None, async {
                 let _ = stop_rx.await;
             })
             .await;

@@ -23,6 +23,7 @@ pub mod codes;
 pub mod flows;
 pub mod proxies;
 pub mod system;
+pub mod tls;
 pub mod upstream;
 pub mod user_agent;
 
@@ -476,7 +477,13 @@ pub async fn metric(server: &Server, series: &str) -> f64 {
         .text()
         .await
         .unwrap();
-    text.lines()
+    series_value(&text, series)
+}
+
+/// The value of one series in a `/metrics` text (0 while it has not appeared).
+pub fn series_value(metrics: &str, series: &str) -> f64 {
+    metrics
+        .lines()
         .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
         .map_or(0.0, |value| value.trim().parse().unwrap())
 }
