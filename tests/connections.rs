@@ -186,10 +186,8 @@ async fn refused_count(http: &reqwest::Client, server: &Server, listener: &str) 
         .text()
         .await
         .unwrap();
-    let prefix = format!("oauthd_connections_refused_total{{listener=\"{listener}\"}} ");
-    text.lines()
-        .find_map(|line| line.strip_prefix(&prefix))
-        .map_or(0, |count| count.trim().parse().unwrap())
+    let series = format!("oauthd_connections_refused_total{{listener=\"{listener}\"}}");
+    series_value(&text, &series) as u64
 }
 
 /// `--max-connections 4`: with one keep-alive client and three stalled
