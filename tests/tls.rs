@@ -30,6 +30,8 @@ const RELOAD_WITHIN: Duration = Duration::from_secs(10);
 /// The dates the test certificates expire at, with their Unix seconds.
 const FIRST_EXPIRY: (i32, u8, u8) = (2031, 1, 2);
 const SECOND_EXPIRY: (i32, u8, u8) = (2032, 3, 4);
+/// A date that has passed.
+const EXPIRED: (i32, u8, u8) = (2020, 1, 2);
 
 /// A test's CA, a pair it signed in a Secret-like volume, a client, and a
 /// server speaking TLS on both ports with `extra` arguments.
@@ -49,6 +51,10 @@ impl TlsSetup {
 
     fn signed_by(ca: TestCa, extra: &[&str]) -> Self {
         let pair = ca.server_pair(1, FIRST_EXPIRY);
+        Self::serving(ca, pair, extra)
+    }
+
+    fn serving(ca: TestCa, pair: ServerPair, extra: &[&str]) -> Self {
         let volume = SecretVolume::of(&pair);
         let db = TestDb::new();
         let client = create_full_client(&db.url);
@@ -370,6 +376,67 @@ async fn a_swapped_certificate_reaches_new_connections_while_open_ones_keep_work
     assert!(!server.log().contains(first.key_pem.lines().nth(1).unwrap()));
     assert_eq!(setup.https_token(&https_client(ca)).await.0, 200);
     setup.grpc_token(open_grpc).await;
+}
+
+/// Whether a client that trusts the test's CA and checks dates gets a 200
+/// from `/healthz` over HTTPS.
+async fn https_healthy(setup: &TlsSetup) -> bool {
+    https_client(&setup.ca)
+        .get(https_url(&setup.server, "/healthz"))
+        .send()
+        .await
+        .is_ok_and(|response| response.status() == 200)
+}
+
+#[tokio::test]
+async fn an_expired_certificate_is_served_with_a_warning_until_a_renewal_replaces_it() {
+    let ca = TestCa::new();
+    let expired = ca.server_pair(1, EXPIRED);
+    let setup = TlsSetup::serving(ca, expired, &[]);
+    let server = &setup.server;
+    let log = server.log();
+    assert!(
+        log.contains("the TLS certificate has expired") && log.contains("2020"),
+        "{log}"
+    );
+    assert!(
+        !https_healthy(&setup).await,
+        "a client accepted an expired certificate"
+    );
+
+    let renewed = setup.ca.server_pair(2, FIRST_EXPIRY);
+    setup.volume.swap(&renewed.cert_pem, &renewed.key_pem);
+    assert!(
+        eventually(RELOAD_WITHIN, || https_healthy(&setup)).await,
+        "{}",
+        server.log()
+    );
+    assert_eq!(expiry(&setup, "http").await as i64, renewed.not_after);
+}
+
+#[tokio::test]
+async fn an_expired_renewal_is_refused_while_the_certificate_in_use_is_valid() {
+    let setup = TlsSetup::start(&[]);
+    let server = &setup.server;
+    let expired = setup.ca.server_pair(2, EXPIRED);
+    setup.volume.swap(&expired.cert_pem, &expired.key_pem);
+    assert!(
+        eventually(RELOAD_WITHIN, || async {
+            server
+                .log()
+                .contains("refusing the new TLS certificate and key")
+        })
+        .await,
+        "{}",
+        server.log()
+    );
+    let log = server.log();
+    assert!(log.contains("expired on") && log.contains("2020"), "{log}");
+    assert!(!log.contains("the TLS certificate has expired"), "{log}");
+    for addr in [server.http_addr, server.grpc_addr] {
+        assert_eq!(presented_certificate(addr, &setup.ca).await, setup.pair.der);
+    }
+    assert_eq!(expiry(&setup, "http").await as i64, setup.pair.not_after);
 }
 
 /// The expiry gauge of `listener`, read over HTTPS.

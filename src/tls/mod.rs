@@ -151,6 +151,7 @@ async fn load(
         not_after = loaded.not_after,
         "TLS on"
     );
+    reload::warn_if_expired(listener, &files, loaded.not_after);
     Ok(ListenerTls {
         handshaker: Handshaker {
             acceptor: TlsAcceptor::from(Arc::new(config)),

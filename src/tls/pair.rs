@@ -48,6 +48,10 @@ pub(crate) enum PairError {
     /// The server's own certificate is not valid X.509.
     #[error("the TLS certificate in {path} cannot be parsed: {reason}")]
     BadCertificate { path: PathBuf, reason: String },
+    /// A renewal whose certificate has already expired, while the one in use
+    /// has not.
+    #[error("the TLS certificate in {path} expired on {not_after}")]
+    Expired { path: PathBuf, not_after: String },
 }
 
 /// What the two files held when last read: a digest, so that a change is
@@ -150,6 +154,14 @@ pub(crate) fn load(
         certified: Arc::new(certified),
         not_after,
     })
+}
+
+/// `unix_seconds` as a certificate shows its dates, for messages.
+pub(crate) fn certificate_date(unix_seconds: i64) -> String {
+    x509_parser::time::ASN1Time::from_timestamp(unix_seconds).map_or_else(
+        |_| format!("{unix_seconds} (Unix time)"),
+        |date| date.to_string(),
+    )
 }
 
 fn not_after(certificate: &CertificateDer<'_>) -> Result<i64, String> {

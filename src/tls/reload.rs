@@ -17,7 +17,7 @@ use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
 use tokio::time::MissedTickBehavior;
 
-use super::pair::{self, Contents, LoadedPair, PairBytes, PairError};
+use super::pair::{self, Contents, LoadedPair, PairBytes, PairError, certificate_date};
 use crate::config::TlsFiles;
 
 /// How often the files are read again: a changed pair reaches new connections
@@ -71,7 +71,8 @@ enum Polled {
 impl Watcher {
     /// Shows the expiry in `/metrics`, then polls the files for as long as the
     /// process runs, swapping in each new pair that passes the checks. A pair
-    /// that fails them is logged once and the old one stays in use.
+    /// that fails them is logged once and the old one stays in use, and so
+    /// does a valid one when the new certificate has already expired.
     pub(crate) async fn watch_forever(mut self) {
         record_expiry(self.listener, self.not_after);
         let mut rejected: Option<Contents> = None;
@@ -82,6 +83,18 @@ impl Watcher {
         loop {
             every.tick().await;
             match self.poll(rejected.clone()).await {
+                Polled::Loaded(contents, loaded)
+                    if has_expired(loaded.not_after) && !has_expired(self.not_after) =>
+                {
+                    last_unreadable = None;
+                    let err = PairError::Expired {
+                        path: self.files.cert.clone(),
+                        not_after: certificate_date(loaded.not_after),
+                    };
+                    tracing::warn!(listener = self.listener, error = %err,
+                        "refusing the new TLS certificate and key: still serving the old ones");
+                    rejected = Some(contents);
+                }
                 Polled::Unchanged => last_unreadable = None,
                 Polled::Unreadable(err) => {
                     let message = err.to_string();
@@ -104,6 +117,7 @@ impl Watcher {
                     self.served = contents;
                     self.not_after = loaded.not_after;
                     record_expiry(self.listener, loaded.not_after);
+                    warn_if_expired(self.listener, &self.files, loaded.not_after);
                     tracing::info!(
                         listener = self.listener,
                         not_after = loaded.not_after,
@@ -136,6 +150,25 @@ impl Watcher {
         })
         .await;
         polled.unwrap_or(Polled::Unchanged)
+    }
+}
+
+fn has_expired(not_after: i64) -> bool {
+    not_after <= crate::clock::now()
+}
+
+/// An expired certificate is still served, at start or when it replaces one
+/// that has expired too: refusing to listen would not bring a valid one, and
+/// clients that do not check dates keep working. Clients that do are told
+/// why in the log.
+pub(crate) fn warn_if_expired(listener: &'static str, files: &TlsFiles, not_after: i64) {
+    if has_expired(not_after) {
+        tracing::warn!(
+            listener,
+            cert = %files.cert.display(),
+            not_after = %certificate_date(not_after),
+            "the TLS certificate has expired: clients that check it refuse to connect until it is replaced"
+        );
     }
 }
 
