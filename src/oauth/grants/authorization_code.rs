@@ -25,7 +25,7 @@ use super::super::presented::classify;
 use super::super::redirect_uri;
 use super::super::storage::Stores;
 use crate::tokens::credential::CredentialKind;
-use crate::tokens::secret::{Secret, hash_secret, new_id};
+use crate::tokens::secret::{Secret, hash_secret, new_family_id};
 
 /// What the token request carries for this grant.
 pub(super) struct Redemption<'a> {
@@ -126,7 +126,7 @@ async fn redeem<S: Stores>(
         redirect_uri: bound.redirect_uri.clone(),
         code_challenge: bound.code_challenge.clone(),
         successor,
-        family_id: with_refresh.then(new_id),
+        family_id: with_refresh.then(|| new_family_id(now)),
     };
     let Some(code) = core.store.redeem_code(&request).await? else {
         return Ok(None);

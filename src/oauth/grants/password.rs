@@ -8,7 +8,7 @@ use super::super::issuance::{
 use super::super::model::{Client, GrantType, UnixTime};
 use super::super::storage::Stores;
 use super::super::user_auth::{LoginAttempt, authenticate_user};
-use crate::tokens::secret::new_id;
+use crate::tokens::secret::new_family_id;
 
 pub(super) async fn issue<S: Stores>(
     core: &Core<S>,
@@ -24,7 +24,7 @@ pub(super) async fn issue<S: Stores>(
 
     let access = mint_access(core, client, Some(Owner::from(&user)), &scope, now)?;
     let refresh_token = if client.allows(GrantType::RefreshToken) {
-        let (value, record) = mint_refresh(core, &new_id(), &scope, &access, now);
+        let (value, record) = mint_refresh(core, &new_family_id(now), &scope, &access, now);
         core.store.insert_refresh(&record).await?;
         Some(value)
     } else {
