@@ -83,18 +83,6 @@ impl Watcher {
         loop {
             every.tick().await;
             match self.poll(rejected.clone()).await {
-                Polled::Loaded(contents, loaded)
-                    if has_expired(loaded.not_after) && !has_expired(self.not_after) =>
-                {
-                    last_unreadable = None;
-                    let err = PairError::Expired {
-                        path: self.files.cert.clone(),
-                        not_after: certificate_date(loaded.not_after),
-                    };
-                    tracing::warn!(listener = self.listener, error = %err,
-                        "refusing the new TLS certificate and key: still serving the old ones");
-                    rejected = Some(contents);
-                }
                 Polled::Unchanged => last_unreadable = None,
                 Polled::Unreadable(err) => {
                     let message = err.to_string();
@@ -129,11 +117,13 @@ impl Watcher {
     }
 
     /// Reads the files off the runtime's threads and loads them if they
-    /// changed since the pair in use, or since the last pair refused.
+    /// changed since the pair in use, or since the last pair refused. A pair
+    /// whose certificate has expired is refused while the one in use is valid.
     async fn poll(&self, rejected: Option<Contents>) -> Polled {
         let files = self.files.clone();
         let provider = Arc::clone(&self.provider);
         let served = self.served.clone();
+        let serving_valid = !has_expired(self.not_after);
         let polled = tokio::task::spawn_blocking(move || {
             let bytes = match PairBytes::read(&files) {
                 Ok(bytes) => bytes,
@@ -144,6 +134,13 @@ impl Watcher {
                 return Polled::Unchanged;
             }
             match pair::load(&files, &bytes, &provider) {
+                Ok(loaded) if serving_valid && has_expired(loaded.not_after) => {
+                    let err = PairError::Expired {
+                        path: files.cert.clone(),
+                        not_after: certificate_date(loaded.not_after),
+                    };
+                    Polled::Rejected(contents, err)
+                }
                 Ok(loaded) => Polled::Loaded(contents, loaded),
                 Err(err) => Polled::Rejected(contents, err),
             }
