@@ -21,6 +21,21 @@ pub(super) async fn connect(
     url: &str,
     max_connections: u32,
 ) -> Result<DatabaseConnection, StoreError> {
+    connect_as(url, max_connections, Role::Pool).await
+}
+
+/// What a connection is for: SQLite's writer checkpoints nothing itself.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Role {
+    Pool,
+    SqliteWriter,
+}
+
+async fn connect_as(
+    url: &str,
+    max_connections: u32,
+    role: Role,
+) -> Result<DatabaseConnection, StoreError> {
     let mut options = ConnectOptions::new(url.to_owned());
     // SQLite writes one at a time anyway, and sqlx runs a thread per SQLite
     // connection with its own page cache: a few connections serve as well as
@@ -44,14 +59,20 @@ pub(super) async fn connect(
         .connect_timeout(Duration::from_secs(1))
         .acquire_timeout(Duration::from_millis(1500))
         .sqlx_logging(false)
-        .map_sqlx_sqlite_opts(|opts| {
-            opts.journal_mode(SqliteJournalMode::Wal)
+        .map_sqlx_sqlite_opts(move |opts| {
+            let opts = opts
+                .journal_mode(SqliteJournalMode::Wal)
                 .synchronous(SqliteSynchronous::Normal)
                 .foreign_keys(true)
                 .busy_timeout(Duration::from_secs(5))
                 // 1 MiB of page cache per connection (the default is 2 MiB);
                 // the hot paths read from memory, not from SQLite.
-                .pragma("cache_size", "-1024")
+                .pragma("cache_size", "-1024");
+            match role {
+                Role::Pool => opts,
+                // The store checkpoints off the write path (`checkpoint.rs`).
+                Role::SqliteWriter => opts.pragma("wal_autocheckpoint", "0"),
+            }
         });
     Ok(Database::connect(options).await?)
 }
@@ -63,7 +84,7 @@ pub(super) async fn connect_sqlite_writer(
     url: &str,
 ) -> Result<Option<DatabaseConnection>, StoreError> {
     if is_sqlite(url) {
-        connect(url, 1).await.map(Some)
+        connect_as(url, 1, Role::SqliteWriter).await.map(Some)
     } else {
         Ok(None)
     }

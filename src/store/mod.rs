@@ -15,6 +15,7 @@
 mod api_keys;
 mod cache;
 mod changes;
+mod checkpoint;
 mod clients;
 mod codes;
 mod connect;
@@ -46,6 +47,7 @@ pub use purge::{DEFAULT_PURGE_INTERVAL_SECONDS, PURGE_BATCH, Purged};
 pub use users::{UserChange, UserSpec};
 
 use self::cache::Cache;
+use self::checkpoint::CheckpointSignal;
 use self::codes::RedemptionQueue;
 use self::exchange::ExchangeQueue;
 use crate::oauth::storage::StoreError;
@@ -101,6 +103,15 @@ struct SqliteWriter {
     exchanges: ExchangeQueue,
     /// Code redemptions waiting to be written together.
     redemptions: RedemptionQueue,
+    /// Wakes the task that checkpoints the WAL after writes.
+    checkpoints: CheckpointSignal,
+}
+
+impl Drop for SqliteWriter {
+    // The checkpoint task wakes, finds the store gone, and ends.
+    fn drop(&mut self) {
+        self.checkpoints.wake();
+    }
 }
 
 /// A turn to write: the connection to write on, held until dropped.
@@ -118,29 +129,34 @@ impl WriteTurn<'_> {
 
 impl SeaStore {
     /// Wraps a migrated database. On SQLite, `sqlite_writer` is a pool of one
-    /// connection on the same file that all writes go through.
+    /// connection on the same file that all writes go through, and a task
+    /// checkpoints the WAL after writes (`checkpoint.rs`).
     fn new(
         db: DatabaseConnection,
         sqlite_writer: Option<DatabaseConnection>,
         database_url: &str,
         master_key: Option<Arc<MasterKey>>,
     ) -> Self {
-        Self {
-            inner: Arc::new(Inner {
+        let checkpoints = CheckpointSignal::default();
+        let inner = Arc::new(Inner {
+            db,
+            database_url: database_url.to_owned(),
+            cache: Cache::default(),
+            master_key,
+            last_forced_key_reload: tokio::sync::Mutex::default(),
+            reload_turn: tokio::sync::Mutex::default(),
+            sqlite_writer: sqlite_writer.map(|db| SqliteWriter {
                 db,
-                database_url: database_url.to_owned(),
-                cache: Cache::default(),
-                master_key,
-                last_forced_key_reload: tokio::sync::Mutex::default(),
-                reload_turn: tokio::sync::Mutex::default(),
-                sqlite_writer: sqlite_writer.map(|db| SqliteWriter {
-                    db,
-                    turn: tokio::sync::Mutex::default(),
-                    exchanges: ExchangeQueue::default(),
-                    redemptions: RedemptionQueue::default(),
-                }),
+                turn: tokio::sync::Mutex::default(),
+                exchanges: ExchangeQueue::default(),
+                redemptions: RedemptionQueue::default(),
+                checkpoints: checkpoints.clone(),
             }),
+        });
+        if inner.sqlite_writer.is_some() {
+            checkpoint::spawn(Arc::downgrade(&inner), checkpoints);
         }
+        Self { inner }
     }
 
     /// Connects to `url`, applies pending migrations and wraps the result. Call
@@ -167,10 +183,14 @@ impl SeaStore {
     /// connection has written, and reads every page back from the file.
     pub(crate) async fn write_turn(&self) -> WriteTurn<'_> {
         match &self.inner.sqlite_writer {
-            Some(writer) => WriteTurn {
-                db: &writer.db,
-                _turn: Some(writer.turn.lock().await),
-            },
+            Some(writer) => {
+                let turn = writer.turn.lock().await;
+                writer.checkpoints.wake();
+                WriteTurn {
+                    db: &writer.db,
+                    _turn: Some(turn),
+                }
+            }
             None => WriteTurn {
                 db: &self.inner.db,
                 _turn: None,
