@@ -5,22 +5,24 @@
 //! challenge, of a user who may still hold tokens, matches: of any number of
 //! concurrent redemptions, on any number of replicas, exactly one sees its
 //! row updated, and gets the code back from `RETURNING` to mint its tokens.
-//! Nothing is read first. On PostgreSQL each redemption is a transaction of
-//! its own. On SQLite, which writes one statement at a time, redemptions
-//! waiting for the writer are grouped (`write_queue.rs`) into one
-//! `UPDATE … FROM (VALUES …) RETURNING`, whose trigger (migration
-//! `m20261203_000002`) stores each redeemed code's refresh token.
+//! Nothing is read first. On PostgreSQL each redemption is one statement of
+//! its own, which also stores the refresh token it issues. On SQLite, which
+//! writes one statement at a time, redemptions waiting for the writer are
+//! grouped (`write_queue.rs`) into one `UPDATE … FROM (VALUES …) RETURNING`,
+//! whose trigger (migration `m20261203_000002`) stores each redeemed code's
+//! refresh token.
+
+use std::sync::LazyLock;
 
 use sea_orm::{
-    ActiveValue::Set, ConnectionTrait, DbBackend, EntityTrait, FromQueryResult, Statement,
-    TransactionTrait, Value,
+    ActiveValue::Set, ConnectionTrait, DbBackend, EntityTrait, FromQueryResult, Statement, Value,
 };
 use tokio::sync::oneshot;
 
 use super::SeaStore;
-use super::entities::{authorization_code, refresh_token};
+use super::entities::authorization_code;
 use super::retry::retrying;
-use super::tokens::{refresh_row, scope};
+use super::tokens::scope;
 use super::write_queue::{WriteQueue, first_of_each};
 use crate::oauth::model::{AuthorizationCodeRecord, CodeRedemption, CodeRedemptionRequest};
 use crate::oauth::storage::{AuthorizationCodeStore, StoreError};
@@ -164,32 +166,42 @@ fn wanted_values(request: &CodeRedemptionRequest) -> [Value; 10] {
     ]
 }
 
+/// PostgreSQL's redemption, in one statement and one round trip, as a
+/// refresh is (`exchange.rs`): the conditional `UPDATE` redeems the code, and
+/// its `RETURNING` row feeds the `INSERT` of the refresh token it issues, as
+/// SQLite's trigger does. Of concurrent redemptions of one code, on any
+/// number of replicas, the first to lock the row wins; each other one
+/// re-checks the row once the winner commits, finds it used, and matches
+/// nothing.
+static REDEEM_ALONE: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "WITH redeemed AS ({SET_REDEEMED}VALUES ($1, $2::BIGINT, $3, $4::BIGINT, $5, $6, $7, $8, \
+$9, $10::BIGINT)) AS wanted ({WANTED_COLUMNS}) WHERE {REDEEMABLE}{RETURNING}), \
+issued AS (INSERT INTO refresh_tokens (token_hash, family_id, client_id, user_id, username, \
+scope, grant_scope, issued_at, expires_at, used_at, revoked, access_jti, access_expires_at, \
+parent_hash) \
+SELECT refresh_hash, family_id, client_id, user_id, username, scope, scope, used_at, \
+refresh_expires_at, NULL, FALSE, access_jti, access_expires_at, NULL \
+FROM redeemed WHERE refresh_hash IS NOT NULL) \
+SELECT * FROM redeemed"
+    )
+});
+
 impl SeaStore {
-    /// One redemption in a transaction of its own (PostgreSQL).
+    /// One redemption in one statement of its own (PostgreSQL).
     async fn redeem_alone(&self, request: &CodeRedemptionRequest) -> Answer {
-        let sql = format!(
-            "{SET_REDEEMED}VALUES ($1, $2::BIGINT, $3, $4::BIGINT, $5, $6, $7, $8, $9, $10::BIGINT)) \
-AS wanted ({WANTED_COLUMNS}) WHERE {REDEEMABLE}{RETURNING}"
+        let statement = Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            REDEEM_ALONE.as_str(),
+            wanted_values(request),
         );
         retrying(|| async {
             let turn = self.write_turn().await;
-            let txn = turn.db().begin().await?;
-            let statement = Statement::from_sql_and_values(
-                txn.get_database_backend(),
-                &sql,
-                wanted_values(request),
-            );
-            let Some(row) = txn.query_one_raw(statement).await? else {
-                return Ok(None);
-            };
-            let code = to_domain(authorization_code::Model::from_query_result(&row, "")?)?;
-            if let Some(token) = request.refresh_token(&code) {
-                refresh_token::Entity::insert(refresh_row(&token, None))
-                    .exec_without_returning(&txn)
-                    .await?;
-            }
-            txn.commit().await?;
-            Ok(Some(code))
+            turn.db()
+                .query_one_raw(statement.clone())
+                .await?
+                .map(|row| to_domain(authorization_code::Model::from_query_result(&row, "")?))
+                .transpose()
         })
         .await
     }
