@@ -83,6 +83,10 @@ mod tests {
         header.get(16..20)?.try_into().ok()
     }
 
+    /// Long enough for many checkpoints even on a loaded machine, where one
+    /// cycle took 0.75 s.
+    const STEADY_WRITES: Duration = Duration::from_secs(3);
+
     /// Under writes that never pause, the WAL is still checkpointed to the
     /// end and started over, again and again: it does not grow without bound.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -102,7 +106,7 @@ mod tests {
         let mut salts = Vec::new();
         let mut largest = 0;
         let started = crate::clock::instant();
-        while started.elapsed() < Duration::from_millis(1500) {
+        while started.elapsed() < STEADY_WRITES {
             for _ in 0..20 {
                 store
                     .write_turn()
@@ -133,13 +137,15 @@ mod tests {
         assert!(rows > 100, "only {rows} rows were written");
         assert!(
             salts.len() >= 3,
-            "the WAL was started over {} times in 1.5 s of writes",
+            "the WAL was started over {} times in {STEADY_WRITES:?} of writes",
             salts.len() - 1
         );
-        // Each row fills a page; without checkpoints the WAL would hold them all.
+        // Each row fills a page. Without the checkpoint inside a write turn,
+        // the WAL holds them all (1.3 times their size, with the index pages);
+        // with it, what one checkpoint cycle lets through.
         let written = u64::try_from(rows).unwrap() * 4096;
         assert!(
-            largest < written / 2,
+            largest < written * 7 / 10,
             "the WAL reached {largest} bytes for {written} bytes of rows"
         );
     }
