@@ -23,7 +23,7 @@ use tokio::sync::Notify;
 use super::Inner;
 
 /// How long after a write the checkpoint starts: writes meanwhile join it.
-pub(super) const CHECKPOINT_DELAY: Duration = Duration::from_millis(100);
+const CHECKPOINT_DELAY: Duration = Duration::from_millis(100);
 
 /// Wakes the checkpoint task: after each write, and when the store is dropped
 /// so that the task ends.

@@ -22,7 +22,7 @@ use tokio::sync::oneshot;
 use super::SeaStore;
 use super::entities::authorization_code;
 use super::retry::retrying;
-use super::tokens::scope;
+use super::tokens::{insert_refresh_token, scope};
 use super::write_queue::{WriteQueue, first_of_each};
 use crate::oauth::model::{AuthorizationCodeRecord, CodeRedemption, CodeRedemptionRequest};
 use crate::oauth::storage::{AuthorizationCodeStore, StoreError};
@@ -177,13 +177,11 @@ static REDEEM_ALONE: LazyLock<String> = LazyLock::new(|| {
     format!(
         "WITH redeemed AS ({SET_REDEEMED}VALUES ($1, $2::BIGINT, $3, $4::BIGINT, $5, $6, $7, $8, \
 $9, $10::BIGINT)) AS wanted ({WANTED_COLUMNS}) WHERE {REDEEMABLE}{RETURNING}), \
-issued AS (INSERT INTO refresh_tokens (token_hash, family_id, client_id, user_id, username, \
-scope, grant_scope, issued_at, expires_at, used_at, revoked, access_jti, access_expires_at, \
-parent_hash) \
-SELECT refresh_hash, family_id, client_id, user_id, username, scope, scope, used_at, \
+issued AS ({insert}SELECT refresh_hash, family_id, client_id, user_id, username, scope, scope, used_at, \
 refresh_expires_at, NULL, FALSE, access_jti, access_expires_at, NULL \
 FROM redeemed WHERE refresh_hash IS NOT NULL) \
-SELECT * FROM redeemed"
+SELECT * FROM redeemed",
+        insert = insert_refresh_token!(),
     )
 });
 

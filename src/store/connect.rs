@@ -25,7 +25,7 @@ pub(super) async fn connect(
 }
 
 /// What a connection is for: SQLite's writer checkpoints nothing itself.
-#[derive(Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, Copy)]
 enum Role {
     Pool,
     SqliteWriter,

@@ -22,7 +22,7 @@ use tokio::sync::oneshot;
 use super::SeaStore;
 use super::entities::refresh_token;
 use super::retry::retrying;
-use super::tokens::refresh_to_domain;
+use super::tokens::{insert_refresh_token, refresh_to_domain};
 use super::write_queue::{WriteQueue, first_of_each};
 use crate::oauth::model::{RefreshRecord, RefreshSuccessor};
 use crate::oauth::storage::StoreError;
@@ -144,13 +144,13 @@ fn answer(batch: Vec<Pending>, result: Result<Vec<refresh_token::Model>, StoreEr
     }
 }
 
-const EXCHANGE_HEAD: &str = "\
-INSERT INTO refresh_tokens (token_hash, family_id, client_id, user_id, username, scope, \
-grant_scope, issued_at, expires_at, used_at, revoked, access_jti, access_expires_at, parent_hash) \
-SELECT wanted.column1, used.family_id, used.client_id, used.user_id, used.username, \
+const EXCHANGE_HEAD: &str = concat!(
+    insert_refresh_token!(),
+    "SELECT wanted.column1, used.family_id, used.client_id, used.user_id, used.username, \
 used.grant_scope, used.grant_scope, wanted.column2, wanted.column3, NULL, FALSE, \
 wanted.column4, wanted.column5, used.token_hash \
-FROM (VALUES ";
+FROM (VALUES "
+);
 
 const EXCHANGE_ROW: &str = "(?, ?, ?, ?, ?, ?, ?)";
 
@@ -173,20 +173,20 @@ RETURNING *";
 /// concurrent exchanges of one token, the first to lock it wins, and each
 /// other one re-checks the row once the winner commits, finds it used, and
 /// matches nothing.
-const EXCHANGE_ALONE: &str = "\
-WITH used AS (UPDATE refresh_tokens SET used_at = $2::BIGINT \
+const EXCHANGE_ALONE: &str = concat!(
+    "WITH used AS (UPDATE refresh_tokens SET used_at = $2::BIGINT \
 WHERE token_hash = $6 AND client_id = $7 \
 AND used_at IS NULL AND revoked = FALSE AND expires_at > $2::BIGINT \
 AND (user_id IS NULL OR EXISTS (SELECT 1 FROM users \
 WHERE users.id = refresh_tokens.user_id AND users.locked = FALSE AND users.disabled = FALSE)) \
-RETURNING token_hash, family_id, client_id, user_id, username, grant_scope) \
-INSERT INTO refresh_tokens (token_hash, family_id, client_id, user_id, username, scope, \
-grant_scope, issued_at, expires_at, used_at, revoked, access_jti, access_expires_at, parent_hash) \
-SELECT $1, used.family_id, used.client_id, used.user_id, used.username, \
+RETURNING token_hash, family_id, client_id, user_id, username, grant_scope) ",
+    insert_refresh_token!(),
+    "SELECT $1, used.family_id, used.client_id, used.user_id, used.username, \
 used.grant_scope, used.grant_scope, $2::BIGINT, $3::BIGINT, NULL, FALSE, \
 $4, $5::BIGINT, used.token_hash \
 FROM used \
-RETURNING *";
+RETURNING *"
+);
 
 /// One exchange's values, in the order of both statements' placeholders.
 fn exchange_values(used_hash: &str, client_id: &str, successor: &RefreshSuccessor) -> [Value; 7] {

@@ -19,6 +19,18 @@ use crate::oauth::model::{
 use crate::oauth::scope::ScopeSet;
 use crate::oauth::storage::{AccessTokenStore, RefreshTokenStore, StoreError};
 
+/// The head of an `INSERT` of a whole refresh-token row, for the statements
+/// that build the row from another one (`exchange.rs`, `codes.rs`). A macro,
+/// so that they can stay `concat!` literals.
+macro_rules! insert_refresh_token {
+    () => {
+        "INSERT INTO refresh_tokens (token_hash, family_id, client_id, user_id, username, \
+scope, grant_scope, issued_at, expires_at, used_at, revoked, access_jti, access_expires_at, \
+parent_hash) "
+    };
+}
+pub(super) use insert_refresh_token;
+
 pub(super) fn scope(text: &str) -> Result<ScopeSet, StoreError> {
     ScopeSet::parse(text).map_err(|err| StoreError::Other(err.description().into()))
 }
