@@ -309,3 +309,26 @@ async fn within_the_reuse_grace_a_refresh_lost_at_one_replica_spares_the_winners
         at_b.refresh_token(next).await.unwrap();
     }
 }
+
+/// Replicas of a new release start together on a database it has never
+/// migrated: they take turns at the migrations instead of racing to create
+/// the same tables, and every one of them comes up and serves.
+#[tokio::test]
+async fn replicas_started_together_on_an_empty_database_all_come_up() {
+    let db = TestDb::postgres_required();
+    let starting: Vec<_> = (0..4)
+        .map(|_| {
+            let url = db.url.clone();
+            std::thread::spawn(move || Server::start_on(&url, &[]))
+        })
+        .collect();
+    let replicas: Vec<Server> = starting
+        .into_iter()
+        .map(|replica| replica.join().expect("a replica did not come up"))
+        .collect();
+    let client = create_full_client(&db.url);
+    for replica in &replicas {
+        let token = replica.client_credentials_token(&client).await;
+        assert!(replicas[0].is_active(&client, &token.access_token).await);
+    }
+}

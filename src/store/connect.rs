@@ -3,7 +3,10 @@
 use std::time::Duration;
 
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
-use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbBackend};
+use sea_orm::{
+    ConnectOptions, ConnectionTrait as _, Database, DatabaseConnection, DbBackend, IsolationLevel,
+    TransactionTrait as _,
+};
 use sea_orm_migration::MigratorTrait as _;
 
 use super::changes::{Versions, read_versions};
@@ -94,9 +97,31 @@ fn is_sqlite(url: &str) -> bool {
     url.starts_with("sqlite:")
 }
 
+/// The PostgreSQL advisory lock that replicas take turns at migrations
+/// under: any fixed number, the same in every release.
+const MIGRATION_LOCK: i64 = 0x6f61_7574_6864; // "oauthd"
+
 /// Applies pending migrations.
+///
+/// Replicas of a new release that start together on PostgreSQL would each
+/// find the same migrations pending and race to apply them; all but one would
+/// fail and restart. Instead they run them in one transaction under an
+/// advisory lock: the first applies them, and each later one, once the lock
+/// is its turn, finds nothing pending. READ COMMITTED, whatever the database's
+/// default, so that a later replica's reads see what the first committed while
+/// it waited.
 pub(super) async fn migrate(db: &DatabaseConnection) -> Result<(), StoreError> {
-    Ok(Migrator::up(db, None).await?)
+    if db.get_database_backend() != DbBackend::Postgres {
+        return Ok(Migrator::up(db, None).await?);
+    }
+    let turn = db
+        .begin_with_config(Some(IsolationLevel::ReadCommitted), None)
+        .await?;
+    turn.execute_unprepared(&format!("SELECT pg_advisory_xact_lock({MIGRATION_LOCK})"))
+        .await?;
+    Migrator::up(&turn, None).await?;
+    turn.commit().await?;
+    Ok(())
 }
 
 /// Checks that the database answers and returns the change counters, read in
