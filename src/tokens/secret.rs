@@ -14,7 +14,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use rand::{Rng as _, RngCore as _};
 use subtle::ConstantTimeEq as _;
-use uuid::{NoContext, Timestamp, Uuid};
+use uuid::Builder;
 
 use crate::oauth::model::UnixTime;
 
@@ -78,10 +78,14 @@ pub fn new_id() -> String {
 /// it was made (a UUIDv7, RFC 9562): the families started in one second sit
 /// side by side in the family index, so starting one writes to a page
 /// already in memory rather than to a random page of the whole index. A
-/// family id is never presented by a client, so it needs no secrecy.
+/// family id is never presented by a client, so it needs no secrecy. Its
+/// random bits come from the thread's generator, as `new_id`'s do: `uuid`'s
+/// own `new_v7` asks the kernel for them, a system call per family.
 pub fn new_family_id(now: UnixTime) -> String {
-    let seconds = u64::try_from(now).unwrap_or(0);
-    Uuid::new_v7(Timestamp::from_unix(NoContext, seconds, 0))
+    let millis = u64::try_from(now).unwrap_or(0).saturating_mul(1000);
+    let random: [u8; 10] = rand::rng().random();
+    Builder::from_unix_timestamp_millis(millis, &random)
+        .into_uuid()
         .simple()
         .to_string()
 }
