@@ -238,7 +238,8 @@ grpc_scenario() {
     local line
     line=$(measured "$pid" $load grpc --addr "$addr" --scenario "$scenario" --label "$label" \
         --duration "$seconds" --connections "$connections" --client-id="$client_id" \
-        --client-secret="$client_secret" --username bench --password bench-password)
+        --client-secret="$client_secret" --username bench --password bench-password \
+        --server-pid "$pid")
     echo "${line%\}}$tags}" | tee -a "$results"
 }
 
@@ -264,7 +265,7 @@ code_grpc() {
         --client-id="$code_client_id" --client-secret="$code_client_secret" \
         --username bench --password bench-password \
         --http-addr "$http" --redirect-uri "$code_redirect" \
-        --codes-per-connection $((seconds * 600)))
+        --codes-per-connection $((seconds * 600)) --server-pid "$server_pid")
     echo "${line%\}}$tags}" | tee -a "$results"
 }
 
@@ -274,7 +275,7 @@ refresh_before() {
     line=$(measured "$before_pid" $load grpc --addr "$before_grpc" --scenario refresh \
         --label refresh-grpc-before --duration "$seconds" --connections "$connections" \
         --client-id="$before_client_id" --client-secret="$before_client_secret" \
-        --username bench --password bench-password)
+        --username bench --password bench-password --server-pid "$before_pid")
     echo "${line%\}}$tags}" | tee -a "$results"
 }
 
@@ -307,8 +308,8 @@ grpc_scenario password-grpc "$server_pid" "$grpc" password "$duration"
 # The code exchange is judged against the refresh rate, so the two alternate
 # in rounds, as scenarios do with their floors. Each connection mints its codes
 # through /oauth/authorize (one login, then a GET per code) before its timed
-# window; the window only redeems them. The server CPU of this line includes
-# the minting.
+# window; the window only redeems them. Like every gRPC line, its server CPU
+# counts the timed window only.
 # With --before, the older binary's refresh joins each round.
 in_rounds refresh-and-code refresh_grpc code_grpc ${before:+refresh_before}
 

@@ -70,6 +70,11 @@ enum Cmd {
         /// that runs out counts each further call as an error.
         #[arg(long, default_value_t = 2000)]
         codes_per_connection: usize,
+        /// The server's process: its CPU time during the timed window goes
+        /// into the result as `server_cpu_s`, without what setting up the
+        /// workers cost it (password logins, minted codes).
+        #[arg(long)]
+        server_pid: Option<u32>,
     },
     /// Time `oauthd serve` from spawn to SERVING.
     Startup {
@@ -361,6 +366,7 @@ async fn drive(
     label: &str,
     targets: Vec<Target>,
     duration: Duration,
+    server_pid: Option<u32>,
 ) -> anyhow::Result<Value> {
     let mut workers = Vec::new();
     // Workers prepare at once: minting codes takes thousands of requests each.
@@ -372,6 +378,7 @@ async fn drive(
     for prepared in preparing {
         workers.push(prepared.await??);
     }
+    let server_cpu_before = server_pid.map(cpu_seconds).transpose()?;
     let started = Instant::now();
     let deadline = started + duration;
     let mut tasks = Vec::new();
@@ -399,7 +406,7 @@ async fn drive(
     }
     let seconds = started.elapsed().as_secs_f64();
     let ms = |q: f64| latencies.value_at_quantile(q) as f64 / 1000.0;
-    Ok(json!({
+    let mut result = json!({
         "label": label,
         "transport": "grpc",
         "requests": latencies.len(),
@@ -409,7 +416,30 @@ async fn drive(
         "p50_ms": ms(0.5),
         "p99_ms": ms(0.99),
         "p999_ms": ms(0.999),
-    }))
+    });
+    if let (Some(pid), Some(before)) = (server_pid, server_cpu_before) {
+        let used = cpu_seconds(pid)? - before;
+        result["server_cpu_s"] = json!((used * 100.0).round() / 100.0);
+    }
+    Ok(result)
+}
+
+/// The CPU seconds, user and system, process `pid` has used so far. Linux
+/// counts them in USER_HZ, which is 100 on every architecture.
+fn cpu_seconds(pid: u32) -> anyhow::Result<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    // The command name, field 2, may hold spaces: count from its `)`.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .context("an unreadable /proc stat line")?
+        .1
+        .split_whitespace()
+        .collect();
+    let ticks = |at: usize| -> anyhow::Result<f64> {
+        Ok(fields.get(at).context("a short /proc stat line")?.parse()?)
+    };
+    // utime and stime are fields 14 and 15; field 3 is the first after `)`.
+    Ok((ticks(11)? + ticks(12)?) / 100.0)
 }
 
 async fn startup(bin: &str, database_url: &str, runs: usize) -> anyhow::Result<Value> {
@@ -488,6 +518,7 @@ async fn main() -> anyhow::Result<()> {
             http_addr,
             redirect_uri,
             codes_per_connection,
+            server_pid,
         } => {
             let mut codes = CodeSource {
                 http_addr,
@@ -517,7 +548,8 @@ async fn main() -> anyhow::Result<()> {
                     codes: codes.clone(),
                 });
             }
-            let result = drive(scenario, &label, targets, Duration::from_secs(duration)).await?;
+            let duration = Duration::from_secs(duration);
+            let result = drive(scenario, &label, targets, duration, server_pid).await?;
             println!("{result}");
         }
         Cmd::Startup {
@@ -1140,7 +1172,25 @@ impl SignatureShare {
 mod tests {
     use serde_json::{Value, json};
 
-    use super::{Runs, SignatureShare, revocations_section, tls_section};
+    use super::{Runs, SignatureShare, cpu_seconds, revocations_section, tls_section};
+
+    #[test]
+    fn a_process_cpu_time_grows_by_the_work_it_does() {
+        let before = cpu_seconds(std::process::id()).unwrap();
+        let started = std::time::Instant::now();
+        let mut spin = 0u64;
+        while started.elapsed() < std::time::Duration::from_millis(300) {
+            spin = std::hint::black_box(spin.wrapping_add(1));
+        }
+        let used = cpu_seconds(std::process::id()).unwrap() - before;
+        // 0.3 s of spinning, counted in ticks of 10 ms, on a machine that
+        // may lend the core to others for a while.
+        assert!(
+            (0.1..=0.5).contains(&used),
+            "{used} s of CPU for 0.3 s of work"
+        );
+        assert!(cpu_seconds(u32::MAX).is_err());
+    }
 
     #[test]
     fn a_scenario_is_compared_with_the_floor_of_its_own_round() {
