@@ -65,13 +65,12 @@ cpu_seconds() {
 }
 
 # measured PID COMMAND...: runs COMMAND and adds to its JSON line the CPU seconds
-# the server PID used meanwhile, unless COMMAND measured them itself (the gRPC
-# load generator, over its timed window only).
+# the server PID used meanwhile. The gRPC load generator needs none of this: with
+# --server-pid it counts the server's CPU over its timed window only.
 measured() {
     local pid=$1 before line
     shift
     before=$(cpu_seconds "$pid")
     line=$("$@")
-    case $line in *'"server_cpu_s"'*) echo "$line"; return ;; esac
     echo "${line%\}},\"server_cpu_s\":$(awk -v a="$before" -v b="$(cpu_seconds "$pid")" 'BEGIN {printf "%.2f", b - a}')}"
 }

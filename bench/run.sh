@@ -236,7 +236,7 @@ http_scenario() {
 grpc_scenario() {
     local label=$1 pid=$2 addr=$3 scenario=$4 seconds=$5 tags=${6:-}
     local line
-    line=$(measured "$pid" $load grpc --addr "$addr" --scenario "$scenario" --label "$label" \
+    line=$($load grpc --addr "$addr" --scenario "$scenario" --label "$label" \
         --duration "$seconds" --connections "$connections" --client-id="$client_id" \
         --client-secret="$client_secret" --username bench --password bench-password \
         --server-pid "$pid")
@@ -260,7 +260,7 @@ refresh_grpc() { grpc_scenario refresh-grpc "$server_pid" "$grpc" refresh "$@"; 
 # rate measured here.
 code_grpc() {
     local seconds=$1 tags=${2:-} line
-    line=$(measured "$server_pid" $load grpc --addr "$grpc" --scenario authorization-code \
+    line=$($load grpc --addr "$grpc" --scenario authorization-code \
         --label authorization_code-grpc --duration "$seconds" --connections "$connections" \
         --client-id="$code_client_id" --client-secret="$code_client_secret" \
         --username bench --password bench-password \
@@ -272,7 +272,7 @@ code_grpc() {
 # refresh_before SECONDS [TAGS]: the refresh scenario on --before's binary.
 refresh_before() {
     local seconds=$1 tags=${2:-} line
-    line=$(measured "$before_pid" $load grpc --addr "$before_grpc" --scenario refresh \
+    line=$($load grpc --addr "$before_grpc" --scenario refresh \
         --label refresh-grpc-before --duration "$seconds" --connections "$connections" \
         --client-id="$before_client_id" --client-secret="$before_client_secret" \
         --username bench --password bench-password --server-pid "$before_pid")
