@@ -10,6 +10,7 @@ mod connections;
 pub mod fuzzing;
 pub mod grpc;
 pub mod http;
+pub mod logs;
 #[path = "../migrations/mod.rs"]
 pub mod migrations;
 pub mod oauth;

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use clap::Parser as _;
 use oauthd::cli::{Cli, Command, run_management};
 use oauthd::config::{Config, LogFormat};
-use tracing_appender::non_blocking::WorkerGuard;
+use oauthd::logs::{self, FlushOnDrop};
 use tracing_subscriber::EnvFilter;
 
 fn main() -> ExitCode {
@@ -18,7 +18,10 @@ fn main() -> ExitCode {
     };
     let serving = matches!(cli.command, Command::Serve);
     let _flush_logs_at_exit =
-        init_tracing(config.log_format, if serving { "info" } else { "warn" });
+        match init_tracing(config.log_format, if serving { "info" } else { "warn" }) {
+            Ok(guard) => guard,
+            Err(err) => return fail(&err),
+        };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -41,23 +44,14 @@ fn main() -> ExitCode {
     }
 }
 
-/// Lines the log queue holds. The queue is a ring whose every slot gets touched
-/// in turn, so its length is resident memory: 8192 lines is 256 KiB, a quarter
-/// of a second of lines at full load.
-const LOG_QUEUE_LINES: usize = 8192;
+/// The most bytes of log lines waiting to be written: about a tenth of a
+/// second of lines at full load, many times what one write takes out.
+const LOG_QUEUE_BYTES: usize = 1 << 20;
 
-/// Logs go to standard error, so standard output carries only command results.
-///
-/// A dedicated thread writes them: formatting stays on the thread that logs, but
-/// the write does not, and lines that queue up while it writes go out in one
-/// call. At thousands of requests a second that is most of what logging cost.
-/// If the queue ever fills (standard error blocked), lines are dropped rather
-/// than requests stalled. The returned guard flushes the queue when dropped.
-fn init_tracing(format: LogFormat, default_level: &str) -> WorkerGuard {
-    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
-        .thread_name("oauthd-log")
-        .buffered_lines_limit(LOG_QUEUE_LINES)
-        .finish(std::io::BufWriter::new(std::io::stderr()));
+/// Logs go to standard error, so standard output carries only command results,
+/// through `logs.rs`: formatting stays on the thread that logs, writing does not.
+fn init_tracing(format: LogFormat, default_level: &str) -> std::io::Result<FlushOnDrop> {
+    let (writer, guard) = logs::spawn(std::io::stderr(), LOG_QUEUE_BYTES)?;
     let filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_level));
     let builder = tracing_subscriber::fmt()
@@ -68,7 +62,7 @@ fn init_tracing(format: LogFormat, default_level: &str) -> WorkerGuard {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().init(),
     }
-    guard
+    Ok(guard)
 }
 
 fn fail(err: &dyn std::fmt::Display) -> ExitCode {
