@@ -10,6 +10,7 @@ mod m20261201_000001_change_kinds;
 mod m20261203_000001_api_keys;
 mod m20261203_000002_browser_flows;
 mod m20261203_000003_purge_indexes;
+mod m20261204_000001_code_fillfactor;
 
 /// Every migration, oldest first.
 pub struct Migrator;
@@ -24,6 +25,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_000001_api_keys::Migration),
             Box::new(m20261203_000002_browser_flows::Migration),
             Box::new(m20261203_000003_purge_indexes::Migration),
+            Box::new(m20261204_000001_code_fillfactor::Migration),
         ]
     }
 }
