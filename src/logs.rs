@@ -4,7 +4,7 @@
 //! The server logs a line for every request. A line is formatted on the
 //! thread that logs it and appended to a buffer in memory; a thread of its
 //! own writes the buffer out. That thread is woken only when the buffer goes
-//! from empty to not empty, and then waits [`GATHER`] before it writes, so
+//! from empty to not empty, and then waits `GATHER` before it writes, so
 //! under load it makes a hundred writes a second whatever the request rate.
 //! `tracing-appender`'s non-blocking writer, which this replaces, woke its
 //! thread for nearly every line: at 45,000 requests a second that wake-up,
@@ -25,7 +25,7 @@ use tracing_subscriber::fmt::MakeWriter;
 /// How long the writing thread lets lines gather once the first arrives:
 /// short enough that a log reads as live, long enough that a busy server
 /// writes its lines in a few large calls.
-pub const GATHER: Duration = Duration::from_millis(10);
+const GATHER: Duration = Duration::from_millis(10);
 
 /// Hands formatted lines to the writing thread; cheap to clone.
 #[derive(Clone)]
