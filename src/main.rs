@@ -10,6 +10,16 @@ use oauthd::config::{Config, LogFormat};
 use oauthd::logs::{self, FlushOnDrop};
 use tracing_subscriber::EnvFilter;
 
+/// mimalloc rather than glibc's malloc: every request allocates and frees
+/// dozens of small buffers across the runtime's threads, and glibc's arenas
+/// took about a tenth of the server's CPU, some of it waiting on their locks.
+/// With mimalloc an HS256 token over HTTP costs the server 14 % less CPU
+/// (paired runs, 27.3 to 23.5 µs), and the server's CPU per request falls on
+/// every bench line; the peak resident memory under the bench's load is 2.5
+/// to 4 MiB higher.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let config = match Config::load(&cli.settings) {
