@@ -269,6 +269,22 @@ code_grpc() {
     echo "${line%\}}$tags}" | tee -a "$results"
 }
 
+# refresh_ahead_grpc SECONDS [TAGS]: refreshes tokens issued before the window,
+# as the codes of code_grpc are minted before theirs: each connection mints
+# codes as code_grpc does and redeems them all for refresh tokens, and the
+# window presents each token once. The refresh scenario presents the token its
+# connection received a moment before, whose pages are still in SQLite's cache.
+refresh_ahead_grpc() {
+    local seconds=$1 tags=${2:-} line
+    line=$($load grpc --addr "$grpc" --scenario refresh-ahead \
+        --label refresh-ahead-grpc --duration "$seconds" --connections "$connections" \
+        --client-id="$code_client_id" --client-secret="$code_client_secret" \
+        --username bench --password bench-password \
+        --http-addr "$http" --redirect-uri "$code_redirect" \
+        --codes-per-connection $((seconds * 600)) --server-pid "$server_pid")
+    echo "${line%\}}$tags}" | tee -a "$results"
+}
+
 # refresh_before SECONDS [TAGS]: the refresh scenario on --before's binary.
 refresh_before() {
     local seconds=$1 tags=${2:-} line
@@ -310,8 +326,10 @@ grpc_scenario password-grpc "$server_pid" "$grpc" password "$duration"
 # through /oauth/authorize (one login, then a GET per code) before its timed
 # window; the window only redeems them. Like every gRPC line, its server CPU
 # counts the timed window only.
-# With --before, the older binary's refresh joins each round.
-in_rounds refresh-and-code refresh_grpc code_grpc ${before:+refresh_before}
+# The refresh of tokens issued before the window joins each round: it is the
+# code exchange's like for like. With --before, the older binary's refresh
+# joins too.
+in_rounds refresh-and-code refresh_grpc code_grpc refresh_ahead_grpc ${before:+refresh_before}
 
 # A burst of password logins beside client_credentials traffic: Argon2 runs off
 # the runtime's threads, so the client_credentials p99 must stay low.
