@@ -254,36 +254,28 @@ check_jwt_http() { check_scenario check-jwt-http Authorization "Bearer $token" "
 check_api_key_http() { check_scenario check-api-key-http X-API-Key "$api_key" "$@"; }
 check_grpc() { grpc_scenario check-grpc "$server_pid" "$grpc" check "$@"; }
 refresh_grpc() { grpc_scenario refresh-grpc "$server_pid" "$grpc" refresh "$@"; }
-# code_grpc SECONDS [TAGS]: redeems codes minted before the window. A worker
-# whose codes run out counts errors, so each mints more than it can redeem:
-# 600 a second per connection is 19200 a second at 32 connections, twice the
-# rate measured here.
-code_grpc() {
-    local seconds=$1 tags=${2:-} line
-    line=$($load grpc --addr "$grpc" --scenario authorization-code \
-        --label authorization_code-grpc --duration "$seconds" --connections "$connections" \
+# minted_grpc LABEL SCENARIO SECONDS [TAGS]: a scenario of the web client whose
+# connections mint codes before the window. A worker whose codes run out
+# counts errors, so each mints more than it can redeem: 600 a second per
+# connection is 19200 a second at 32 connections, twice the rate measured here.
+minted_grpc() {
+    local label=$1 scenario=$2 seconds=$3 tags=${4:-} line
+    line=$($load grpc --addr "$grpc" --scenario "$scenario" \
+        --label "$label" --duration "$seconds" --connections "$connections" \
         --client-id="$code_client_id" --client-secret="$code_client_secret" \
         --username bench --password bench-password \
         --http-addr "$http" --redirect-uri "$code_redirect" \
         --codes-per-connection $((seconds * 600)) --server-pid "$server_pid")
     echo "${line%\}}$tags}" | tee -a "$results"
 }
-
+# code_grpc SECONDS [TAGS]: redeems codes minted before the window.
+code_grpc() { minted_grpc authorization_code-grpc authorization-code "$@"; }
 # refresh_ahead_grpc SECONDS [TAGS]: refreshes tokens issued before the window,
-# as the codes of code_grpc are minted before theirs: each connection mints
-# codes as code_grpc does and redeems them all for refresh tokens, and the
-# window presents each token once. The refresh scenario presents the token its
-# connection received a moment before, whose pages are still in SQLite's cache.
-refresh_ahead_grpc() {
-    local seconds=$1 tags=${2:-} line
-    line=$($load grpc --addr "$grpc" --scenario refresh-ahead \
-        --label refresh-ahead-grpc --duration "$seconds" --connections "$connections" \
-        --client-id="$code_client_id" --client-secret="$code_client_secret" \
-        --username bench --password bench-password \
-        --http-addr "$http" --redirect-uri "$code_redirect" \
-        --codes-per-connection $((seconds * 600)) --server-pid "$server_pid")
-    echo "${line%\}}$tags}" | tee -a "$results"
-}
+# as code_grpc's codes are minted before theirs: each connection redeems all
+# its codes for refresh tokens first, and the window presents each token once.
+# refresh_grpc presents the token its connection received a moment before,
+# whose pages are still in SQLite's cache.
+refresh_ahead_grpc() { minted_grpc refresh-ahead-grpc refresh-ahead "$@"; }
 
 # refresh_before SECONDS [TAGS]: the refresh scenario on --before's binary.
 refresh_before() {

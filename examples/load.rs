@@ -240,6 +240,14 @@ impl Target {
         }
     }
 
+    fn refresh_request(&self, refresh_token: String) -> pb::RefreshTokenRequest {
+        pb::RefreshTokenRequest {
+            client: Some(self.client.clone()),
+            refresh_token,
+            scope: None,
+        }
+    }
+
     fn token_request(&self, grant_type: &str) -> pb::IssueTokenRequest {
         let password_grant = grant_type == "password";
         pb::IssueTokenRequest {
@@ -352,12 +360,10 @@ impl Worker {
                 Ok(tokens.introspect(request).await?.into_inner().active)
             }
             Self::Refresh(tokens, refresh) => {
-                let request = pb::RefreshTokenRequest {
-                    client: Some(target.client.clone()),
-                    refresh_token: refresh.clone(),
-                    scope: None,
-                };
-                let issued = tokens.refresh_token(request).await?.into_inner();
+                let issued = tokens
+                    .refresh_token(target.refresh_request(refresh.clone()))
+                    .await?
+                    .into_inner();
                 *refresh = issued.refresh_token.context("no refresh token")?;
                 Ok(true)
             }
@@ -375,12 +381,10 @@ impl Worker {
                 let Some(refresh) = refresh.pop() else {
                     return Ok(false);
                 };
-                let request = pb::RefreshTokenRequest {
-                    client: Some(target.client.clone()),
-                    refresh_token: refresh,
-                    scope: None,
-                };
-                let issued = tokens.refresh_token(request).await?.into_inner();
+                let issued = tokens
+                    .refresh_token(target.refresh_request(refresh))
+                    .await?
+                    .into_inner();
                 Ok(issued.refresh_token.is_some())
             }
             Self::Check(authorization, request) => {
